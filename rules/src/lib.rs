@@ -1,0 +1,419 @@
+//! The rules a sessionkit configuration must follow.
+//!
+//! One copy of every rule, used twice: by `session_config!` at compile time
+//! (each violation becomes a compile error spanned on the offending token)
+//! and by `sessionkit::SessionConfig`'s `with_*` overrides at start-up (each
+//! violation becomes a `ConfigError`). Messages are lowercase, carry no
+//! trailing period and say what is allowed.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// Length of a session id: 32 lowercase hex characters (`uuid4().hex`).
+pub const ID_LEN: usize = 32;
+/// Longest store key memcached accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 250;
+/// Longest `expiry` browsers honour: they cap `Max-Age` at 400 days.
+pub const MAX_EXPIRY_SECS: u64 = 400 * 24 * 60 * 60;
+
+/// The defaults of sanic-session, kept so a user moving from Python finds them.
+pub mod defaults {
+    /// `cookie_name`
+    pub const COOKIE_NAME: &str = "session";
+    /// `expiry`: 30 days, in seconds.
+    pub const EXPIRY_SECS: u64 = 2_592_000;
+    /// `httponly`
+    pub const HTTPONLY: bool = true;
+    /// `secure`
+    pub const SECURE: bool = false;
+    /// `prefix`
+    pub const PREFIX: &str = "session:";
+    /// `sessioncookie`
+    pub const SESSIONCOOKIE: bool = false;
+    /// `session_name`
+    pub const SESSION_NAME: &str = "session";
+}
+
+/// The `SameSite` cookie attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SameSite {
+    /// `SameSite=Lax`
+    Lax,
+    /// `SameSite=Strict`
+    Strict,
+    /// `SameSite=None` (requires `secure`)
+    None,
+}
+
+impl SameSite {
+    /// Every accepted spelling in a configuration, in the order error messages list them.
+    pub const ALL: [(&'static str, SameSite); 3] = [
+        ("lax", SameSite::Lax),
+        ("strict", SameSite::Strict),
+        ("none", SameSite::None),
+    ];
+
+    /// Parses a configuration value; exactly `"lax"`, `"strict"` or `"none"`.
+    pub fn parse(value: &str) -> Result<SameSite, String> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, same_site)| *same_site)
+            .ok_or_else(|| {
+                let allowed: Vec<String> =
+                    Self::ALL.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                format!(
+                    "unknown `samesite` value `{value:?}`, expected one of {}",
+                    allowed.join(", ")
+                )
+            })
+    }
+
+    /// The attribute value as written in `Set-Cookie`: `Lax`, `Strict` or `None`.
+    pub const fn as_attribute(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// The option a violation is about, so the caller can point at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `cookie_name`
+    CookieName,
+    /// `domain`
+    Domain,
+    /// `expiry`
+    Expiry,
+    /// `httponly`
+    Httponly,
+    /// `secure`
+    Secure,
+    /// `samesite`
+    Samesite,
+    /// `prefix`
+    Prefix,
+    /// `sessioncookie`
+    Sessioncookie,
+    /// `session_name`
+    SessionName,
+}
+
+impl Field {
+    /// Every option, in the order of sanic-session's documentation.
+    pub const ALL: [Field; 9] = [
+        Field::CookieName,
+        Field::Domain,
+        Field::Expiry,
+        Field::Httponly,
+        Field::Secure,
+        Field::Samesite,
+        Field::Prefix,
+        Field::Sessioncookie,
+        Field::SessionName,
+    ];
+
+    /// The option's name as written in `session_config!`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::CookieName => "cookie_name",
+            Field::Domain => "domain",
+            Field::Expiry => "expiry",
+            Field::Httponly => "httponly",
+            Field::Secure => "secure",
+            Field::Samesite => "samesite",
+            Field::Prefix => "prefix",
+            Field::Sessioncookie => "sessioncookie",
+            Field::SessionName => "session_name",
+        }
+    }
+
+    /// Looks an option up by its name.
+    pub fn from_name(name: &str) -> Option<Field> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// One broken rule: which option, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The option to point at.
+    pub field: Field,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// A complete set of settings, borrowed, as both callers hold them.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// `cookie_name`
+    pub cookie_name: &'a str,
+    /// `domain`
+    pub domain: Option<&'a str>,
+    /// `expiry`, seconds
+    pub expiry_secs: u64,
+    /// `httponly`
+    pub httponly: bool,
+    /// `secure`
+    pub secure: bool,
+    /// `samesite`
+    pub samesite: Option<SameSite>,
+    /// `prefix`
+    pub prefix: &'a str,
+    /// `sessioncookie`
+    pub sessioncookie: bool,
+    /// `session_name`
+    pub session_name: &'a str,
+}
+
+// RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c)
+}
+
+/// A cookie name must be a non-empty RFC 6265 token.
+pub fn check_cookie_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("`cookie_name` must not be empty".into());
+    }
+    match name.chars().find(|c| !is_token_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "`cookie_name` {name:?} is not a cookie token: {c:?} is not allowed; use letters, digits and !#$%&'*+-.^_`|~"
+        )),
+    }
+}
+
+/// A domain is a host name: dot-separated labels of letters, digits and `-`,
+/// an optional leading dot, at most 253 characters.
+pub fn check_domain(domain: &str) -> Result<(), String> {
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    let problem = if host.is_empty() {
+        Some("it is empty".to_string())
+    } else if host.len() > 253 {
+        Some("it is longer than 253 characters".to_string())
+    } else {
+        host.split('.').find_map(|label| {
+            if label.is_empty() {
+                Some("it has an empty label".to_string())
+            } else if label.len() > 63 {
+                Some(format!("label `{label}` is longer than 63 characters"))
+            } else if label.starts_with('-') || label.ends_with('-') {
+                Some(format!("label `{label}` starts or ends with `-`"))
+            } else if let Some(c) = label.chars().find(|c| !c.is_ascii_alphanumeric() && *c != '-') {
+                Some(format!("{c:?} is not allowed"))
+            } else {
+                None
+            }
+        })
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "`domain` {domain:?} is not a valid host name ({why}); expected labels of letters, digits and `-` separated by dots, like \"example.com\""
+        )),
+    }
+}
+
+/// Expiry is at least one second and at most 400 days (browsers cap `Max-Age` there).
+pub fn check_expiry(secs: u64) -> Result<(), String> {
+    if secs == 0 {
+        Err("`expiry` must be at least 1 second".into())
+    } else if secs > MAX_EXPIRY_SECS {
+        Err(format!(
+            "`expiry` of {secs} seconds is over 400 days ({MAX_EXPIRY_SECS} seconds), the most browsers honour"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A prefix must make valid memcached keys: no whitespace or control
+/// characters, and prefix + a 32-character id within 250 bytes.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if let Some(c) = prefix.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`prefix` {prefix:?} contains {c:?}; store keys may not contain whitespace or control characters"
+        ));
+    }
+    let max = MAX_KEY_LEN - ID_LEN;
+    if prefix.len() > max {
+        return Err(format!(
+            "`prefix` is {} bytes; at most {max} bytes fit before a {ID_LEN}-character id in a {MAX_KEY_LEN}-byte store key",
+            prefix.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A session name is non-empty and has no control characters (it appears in logs).
+pub fn check_session_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("`session_name` must not be empty".into());
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "`session_name` {name:?} contains the control character {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Rules that involve more than one option.
+pub fn check_combination(s: &Settings<'_>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut add = |field, message: &str| {
+        out.push(Violation {
+            field,
+            message: message.to_string(),
+        })
+    };
+    // Browsers drop `SameSite=None` cookies that are not `Secure`.
+    if s.samesite == Some(SameSite::None) && !s.secure {
+        add(
+            Field::Samesite,
+            "`samesite: \"none\"` requires `secure: true`; browsers reject SameSite=None cookies without Secure",
+        );
+    }
+    let lower = s.cookie_name.to_ascii_lowercase();
+    // `__Secure-` cookies must be `Secure`.
+    if lower.starts_with("__secure-") && !s.secure {
+        add(
+            Field::CookieName,
+            "a `cookie_name` starting with `__Secure-` requires `secure: true`",
+        );
+    }
+    // `__Host-` cookies must be `Secure`, with no `Domain` (the path is always `/`).
+    if lower.starts_with("__host-") {
+        if !s.secure {
+            add(
+                Field::CookieName,
+                "a `cookie_name` starting with `__Host-` requires `secure: true`",
+            );
+        }
+        if s.domain.is_some() {
+            add(
+                Field::Domain,
+                "a `cookie_name` starting with `__Host-` must not have a `domain`",
+            );
+        }
+    }
+    out
+}
+
+/// Every rule, single-option and combined; empty when the settings are valid.
+pub fn check_all(s: &Settings<'_>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut single = |field, result: Result<(), String>| {
+        if let Err(message) = result {
+            out.push(Violation { field, message });
+        }
+    };
+    single(Field::CookieName, check_cookie_name(s.cookie_name));
+    if let Some(domain) = s.domain {
+        single(Field::Domain, check_domain(domain));
+    }
+    single(Field::Expiry, check_expiry(s.expiry_secs));
+    single(Field::Prefix, check_prefix(s.prefix));
+    single(Field::SessionName, check_session_name(s.session_name));
+    out.extend(check_combination(s));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Settings<'static> {
+        Settings {
+            cookie_name: defaults::COOKIE_NAME,
+            domain: None,
+            expiry_secs: defaults::EXPIRY_SECS,
+            httponly: defaults::HTTPONLY,
+            secure: defaults::SECURE,
+            samesite: None,
+            prefix: defaults::PREFIX,
+            sessioncookie: defaults::SESSIONCOOKIE,
+            session_name: defaults::SESSION_NAME,
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(check_all(&defaults()).is_empty());
+    }
+
+    #[test]
+    fn samesite_values() {
+        assert_eq!(SameSite::parse("lax"), Ok(SameSite::Lax));
+        assert_eq!(SameSite::parse("strict"), Ok(SameSite::Strict));
+        assert_eq!(SameSite::parse("none"), Ok(SameSite::None));
+        let err = SameSite::parse("Lax").unwrap_err();
+        assert_eq!(
+            err,
+            "unknown `samesite` value `\"Lax\"`, expected one of \"lax\", \"strict\", \"none\""
+        );
+    }
+
+    #[test]
+    fn cookie_names() {
+        assert!(check_cookie_name("session").is_ok());
+        assert!(check_cookie_name("__Host-id").is_ok());
+        for bad in ["", "a b", "a;b", "a=b", "sé", "a\tb", "a\"b"] {
+            assert!(check_cookie_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn domains() {
+        for good in ["example.com", ".example.com", "localhost", "a-b.c0.io", "127.0.0.1"] {
+            assert!(check_domain(good).is_ok(), "{good:?} rejected");
+        }
+        for bad in ["", ".", "a..b", "-a.com", "a-.com", "exa mple.com", "a.com/", "a.com:80", "a.com."] {
+            assert!(check_domain(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_domain(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn expiries() {
+        assert!(check_expiry(0).is_err());
+        assert!(check_expiry(1).is_ok());
+        assert!(check_expiry(MAX_EXPIRY_SECS).is_ok());
+        assert!(check_expiry(MAX_EXPIRY_SECS + 1).is_err());
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(check_prefix("").is_ok());
+        assert!(check_prefix("cart:").is_ok());
+        assert!(check_prefix(&"p".repeat(MAX_KEY_LEN - ID_LEN)).is_ok());
+        assert!(check_prefix(&"p".repeat(MAX_KEY_LEN - ID_LEN + 1)).is_err());
+        for bad in ["a b", "a\nb", "a\u{7f}", "\u{a0}"] {
+            assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn combinations() {
+        let mut s = defaults();
+        s.samesite = Some(SameSite::None);
+        assert_eq!(check_all(&s)[0].field, Field::Samesite);
+        s.secure = true;
+        assert!(check_all(&s).is_empty());
+
+        let mut s = defaults();
+        s.cookie_name = "__Secure-id";
+        assert_eq!(check_all(&s)[0].field, Field::CookieName);
+        s.secure = true;
+        assert!(check_all(&s).is_empty());
+
+        let mut s = defaults();
+        s.cookie_name = "__Host-id";
+        s.domain = Some("example.com");
+        let fields: Vec<Field> = check_all(&s).iter().map(|v| v.field).collect();
+        assert_eq!(fields, [Field::CookieName, Field::Domain]);
+    }
+}

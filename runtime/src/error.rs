@@ -1,0 +1,124 @@
+//! Errors: one enum for the layer, one error type every store converts into.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A boxed error that keeps its source chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A store operation failed: the server is down, timed out, refused the
+/// write, or the backend is full.
+///
+/// Backends build one with [`StoreError::new`] or
+/// [`StoreError::with_source`], keeping the underlying error as the source.
+#[derive(Debug)]
+pub struct StoreError {
+    message: Cow<'static, str>,
+    source: Option<BoxError>,
+}
+
+impl StoreError {
+    /// An error with a message and no underlying cause.
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        StoreError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with a message and the error that caused it.
+    pub fn with_source(message: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+        StoreError {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// What went wrong with a session while serving a request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed to load, save or delete the session.
+    Store {
+        /// The `session_name` of the session's config.
+        session_name: String,
+        /// What the store reported.
+        source: StoreError,
+    },
+    /// The session's data could not be encoded as a JSON object.
+    Encode {
+        /// The `session_name` of the session's config.
+        session_name: String,
+        /// What serde_json reported.
+        source: std::sync::Arc<serde_json::Error>,
+    },
+    /// The same session was extracted a second time while the first
+    /// extraction is still alive (or two session types share one cookie
+    /// name and disagree on its shape).
+    AlreadyExtracted {
+        /// The `session_name` of the session's config.
+        session_name: String,
+    },
+}
+
+impl Error {
+    /// The `session_name` of the session the error is about.
+    pub fn session_name(&self) -> &str {
+        match self {
+            Error::Store { session_name, .. }
+            | Error::Encode { session_name, .. }
+            | Error::AlreadyExtracted { session_name } => session_name,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Store {
+                session_name,
+                source,
+            } => write!(f, "session store error for `{session_name}`: {source}"),
+            Error::Encode {
+                session_name,
+                source,
+            } => write!(f, "could not encode session `{session_name}`: {source}"),
+            Error::AlreadyExtracted { session_name } => write!(
+                f,
+                "session `{session_name}` is extracted twice in one request; extract it once and pass it along"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Store { source, .. } => Some(source),
+            Error::Encode { source, .. } => Some(source),
+            Error::AlreadyExtracted { .. } => None,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

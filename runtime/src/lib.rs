@@ -1,0 +1,103 @@
+//! Typed server-side sessions for axum.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use serde::{Deserialize, Serialize};
+//! use sessionkit::{session_config, store::memory::MemoryStore, Session, SessionLayer};
+//!
+//! session_config! {
+//!     /// The visit counter's cookie.
+//!     pub COUNTER {
+//!         cookie_name: "visits",
+//!         expiry: 7 days,
+//!         samesite: "lax",
+//!     }
+//! }
+//!
+//! #[derive(Session, Serialize, Deserialize, Default)]
+//! #[session(config = COUNTER)]
+//! struct Visits {
+//!     n: u64,
+//! }
+//!
+//! async fn incr(mut visits: Session<Visits>) -> String {
+//!     visits.n += 1; // saved after the handler returns
+//!     visits.n.to_string()
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/incr", get(incr))
+//!     .layer(SessionLayer::new(MemoryStore::new()));
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `memory` | yes | [`store::memory::MemoryStore`], no server needed |
+//! | `axum` | yes | [`SessionLayer`], the [`Session<T>`] extractor, [`UntypedSession`] |
+//!
+//! # Lifecycle
+//!
+//! * The cookie is read only when a handler extracts a session, and a value
+//!   that is not a well-formed id (32 lowercase hex characters) is ignored
+//!   without asking the store.
+//! * An id the store does not know, or whose data does not decode as `T`,
+//!   gives a fresh session with a **new** id: a client never picks its id.
+//! * The session is saved after the handler returns, only when its encoded
+//!   data changed; a session that became empty is deleted and its cookie
+//!   expired; an empty fresh session is never stored.
+//! * Expiry slides: a load refreshes the store's TTL and the cookie is sent
+//!   again, without a store write.
+//! * A store error gives `503 Service Unavailable` (configurable with
+//!   [`SessionLayer::with_error_handler`]) and is logged with the session name.
+//! * Keys of the stored object that `T` does not declare are kept on save.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod codec;
+pub mod config;
+mod cookie;
+mod data;
+mod error;
+mod id;
+pub mod store;
+mod untyped;
+
+#[cfg(feature = "axum")]
+mod extract;
+#[cfg(feature = "axum")]
+mod layer;
+#[cfg(feature = "axum")]
+mod service;
+#[cfg(feature = "axum")]
+mod session;
+
+pub use config::{ConfigError, SameSite, SessionConfig};
+pub use data::SessionData;
+pub use error::{BoxError, Error, Result, StoreError};
+pub use id::SessionId;
+pub use sessionkit_macros::{session_config, Session};
+pub use store::SessionStore;
+pub use untyped::{ConfigSource, DefaultConfig, Untyped};
+
+#[cfg(feature = "axum")]
+pub use extract::{SessionFailure, SessionRejection};
+#[cfg(feature = "axum")]
+pub use layer::{default_error_response, SessionLayer};
+#[cfg(feature = "axum")]
+pub use service::SessionService;
+#[cfg(feature = "axum")]
+pub use session::Session;
+#[cfg(feature = "axum")]
+pub use untyped::UntypedSession;
+
+#[cfg(feature = "memory")]
+pub use store::memory::MemoryStore;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::config::{SameSite, SessionConfig};
+    pub use crate::data::SessionData;
+}

@@ -1,0 +1,277 @@
+//! `Session<T>`: the typed session a handler extracts, and the per-request
+//! bookkeeping it shares with the layer.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::codec::{self, Extras};
+use crate::layer::Shared;
+use crate::{Error, SessionConfig, SessionData, SessionId};
+
+/// One kind of session (one cookie name) within one request.
+pub(crate) struct Slot {
+    pub(crate) config: SessionConfig,
+    /// The id whose key holds this session in the store, if it was loaded.
+    pub(crate) stored_id: Option<SessionId>,
+    /// The bytes loaded from the store, to tell a real change from none.
+    pub(crate) stored: Option<Vec<u8>>,
+    pub(crate) state: SlotState,
+}
+
+pub(crate) enum SlotState {
+    /// A `Session<T>` for this slot is alive.
+    CheckedOut,
+    /// The `Session<T>` was dropped; this is what it left.
+    Returned(Result<Returned, Arc<serde_json::Error>>),
+}
+
+/// What a dropped session asks the layer to do.
+pub(crate) struct Returned {
+    pub(crate) id: SessionId,
+    /// The data as it is to be stored.
+    pub(crate) bytes: Vec<u8>,
+    /// The data differs from what was loaded (always true for a fresh session).
+    pub(crate) changed: bool,
+    /// The data is the empty session (`T::default()`, no unknown keys).
+    pub(crate) empty: bool,
+    /// `destroy()` was called.
+    pub(crate) destroyed: bool,
+}
+
+/// The state one request's sessions share with the layer.
+pub(crate) struct RequestState {
+    pub(crate) shared: Arc<Shared>,
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl RequestState {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        RequestState {
+            shared,
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        // A panic while holding the lock leaves the slots consistent: each
+        // write is a single assignment.
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The request extension through which extractors find the layer.
+#[derive(Clone)]
+pub(crate) struct RequestHandle(pub(crate) Arc<RequestState>);
+
+/// A typed session, extracted in a handler and saved after it returns.
+///
+/// `Session<T>` dereferences to `T`; change it and the layer saves it after
+/// the handler returns, but only if the encoded data really changed. A
+/// session that becomes empty (`T::default()`) is deleted from the store and
+/// its cookie expired.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use sessionkit::Session;
+///
+/// #[derive(Session, Serialize, Deserialize, Default)]
+/// struct Counter {
+///     n: u64,
+/// }
+///
+/// async fn incr(mut counter: Session<Counter>) -> String {
+///     counter.n += 1;
+///     counter.n.to_string()
+/// }
+/// ```
+///
+/// Keep the session inside the handler: one moved into a task that outlives
+/// the request is not saved (the layer logs a warning).
+pub struct Session<T: SessionData> {
+    data: T,
+    extras: Option<Extras>,
+    id: SessionId,
+    loaded: bool,
+    destroyed: bool,
+    request: Arc<RequestState>,
+    slot: usize,
+}
+
+impl<T: SessionData> Session<T> {
+    /// The session's id (the cookie's value; the store key is `prefix + id`).
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// Whether this session was found in the store (false: fresh, nothing stored yet).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// Gives the session a new id, keeping its data; the old key is deleted
+    /// when the response is sent. Call it on login, against session fixation.
+    pub fn cycle_id(&mut self) {
+        self.id = SessionId::generate();
+    }
+
+    /// Empties the session: its data is deleted from the store and its
+    /// cookie expired. Data written after this call starts a new session
+    /// under a new id.
+    pub fn destroy(&mut self) {
+        self.data = T::default();
+        self.extras = None;
+        self.id = SessionId::generate();
+        self.destroyed = true;
+    }
+
+    /// Finds or loads the session of type `T` for a request.
+    pub(crate) async fn extract(request: Arc<RequestState>, headers: &http::HeaderMap) -> Result<Self, Error> {
+        let shared = &request.shared;
+        let config = shared.config_for(T::CONFIG);
+        if let Some(session) = Self::take_over(&request, &config)? {
+            return Ok(session);
+        }
+        let mut stored_id = None;
+        let mut stored = None;
+        let mut data = None;
+        if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
+            let key = config.store_key(&id);
+            let loaded = shared
+                .store
+                .load(&key, config.expiry())
+                .await
+                .map_err(|source| Error::Store {
+                    session_name: config.session_name().to_owned(),
+                    source,
+                })?;
+            if let Some(bytes) = loaded {
+                match codec::decode::<T>(&bytes) {
+                    Ok(decoded) => {
+                        data = Some(decoded);
+                        stored_id = Some(id);
+                        stored = Some(bytes);
+                    }
+                    Err(error) => tracing::warn!(
+                        session = config.session_name(),
+                        %error,
+                        "stored session data does not decode; starting a fresh session with a new id"
+                    ),
+                }
+            }
+        }
+        let (data, extras) = data.unwrap_or_default();
+        let mut slots = request.slots();
+        slots.push(Slot {
+            config,
+            stored_id,
+            stored,
+            state: SlotState::CheckedOut,
+        });
+        let slot = slots.len() - 1;
+        drop(slots);
+        Ok(Session {
+            data,
+            extras,
+            id: stored_id.unwrap_or_else(SessionId::generate),
+            loaded: stored_id.is_some(),
+            destroyed: false,
+            request,
+            slot,
+        })
+    }
+
+    /// A second extraction in the same request continues from what the
+    /// first one left (a middleware and then the handler, say).
+    fn take_over(request: &Arc<RequestState>, config: &SessionConfig) -> Result<Option<Self>, Error> {
+        let mut slots = request.slots();
+        let Some(index) = slots
+            .iter()
+            .position(|s| s.config.cookie_name() == config.cookie_name())
+        else {
+            return Ok(None);
+        };
+        let slot = &mut slots[index];
+        let already = || Error::AlreadyExtracted {
+            session_name: config.session_name().to_owned(),
+        };
+        let returned = match &slot.state {
+            SlotState::CheckedOut => return Err(already()),
+            SlotState::Returned(Err(_)) => return Err(already()),
+            SlotState::Returned(Ok(returned)) => returned,
+        };
+        let Ok((data, extras)) = codec::decode::<T>(&returned.bytes) else {
+            // Two types share one cookie name and do not agree on its shape.
+            return Err(already());
+        };
+        let session = Session {
+            data,
+            extras,
+            id: returned.id,
+            loaded: slot.stored_id.is_some(),
+            destroyed: returned.destroyed,
+            request: Arc::clone(request),
+            slot: index,
+        };
+        slot.state = SlotState::CheckedOut;
+        Ok(Some(session))
+    }
+
+    /// Encodes the data and decides, against what was loaded, what the layer must do.
+    fn settle(&self, stored: Option<&[u8]>) -> serde_json::Result<Returned> {
+        let bytes = codec::encode(&self.data, self.extras.as_ref())?;
+        let changed = match stored {
+            None => true,
+            Some(stored) if stored == bytes.as_slice() => false,
+            // Another writer (sanic-session escapes `/`, orders keys its own
+            // way) may encode the same data differently: compare our own
+            // encoding of what was loaded.
+            Some(stored) => match codec::decode::<T>(stored) {
+                Ok((data, extras)) => codec::encode(&data, extras.as_ref())? != bytes,
+                Err(_) => true,
+            },
+        };
+        let empty = if changed || self.destroyed {
+            self.extras.is_none() && bytes == codec::encode(&T::default(), None)?
+        } else {
+            false
+        };
+        Ok(Returned {
+            id: self.id,
+            bytes,
+            changed,
+            empty,
+            destroyed: self.destroyed,
+        })
+    }
+}
+
+impl<T: SessionData> Drop for Session<T> {
+    fn drop(&mut self) {
+        let mut slots = self.request.slots();
+        let slot = &mut slots[self.slot];
+        let returned = self.settle(slot.stored.as_deref()).map_err(Arc::new);
+        slot.state = SlotState::Returned(returned);
+    }
+}
+
+impl<T: SessionData> Deref for Session<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+impl<T: SessionData> DerefMut for Session<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.data
+    }
+}
+
+impl<T: SessionData + std::fmt::Debug> std::fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("data", &self.data)
+            .field("loaded", &self.loaded)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,152 @@
+//! An untyped session: a JSON object by string keys, like sanic-session's
+//! `request.ctx.session` dict, for code being ported from Python.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::{Session, SessionConfig, SessionData};
+
+/// Names the config of an untyped session.
+///
+/// ```
+/// use sessionkit::{session_config, ConfigSource, SessionConfig, UntypedSession};
+///
+/// session_config! { ALT { cookie_name: "alt", prefix: "alt:", session_name: "alt_session" } }
+///
+/// struct Alt;
+/// impl ConfigSource for Alt {
+///     const CONFIG: SessionConfig = ALT;
+/// }
+///
+/// async fn handler(mut alt: UntypedSession<Alt>) {
+///     alt.insert("seen", true).unwrap();
+/// }
+/// ```
+pub trait ConfigSource: 'static {
+    /// The session's config.
+    const CONFIG: SessionConfig;
+}
+
+/// The default config (`SessionConfig::DEFAULT`), sanic-session's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultConfig;
+
+impl ConfigSource for DefaultConfig {
+    const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+}
+
+/// An untyped session extracted in a handler, with config `C`.
+///
+/// ```
+/// use sessionkit::UntypedSession;
+///
+/// async fn visit(mut session: UntypedSession) -> String {
+///     let n: u64 = session.get("n").unwrap_or(0) + 1;
+///     session.insert("n", n).unwrap();
+///     n.to_string()
+/// }
+/// ```
+pub type UntypedSession<C = DefaultConfig> = Session<Untyped<C>>;
+
+/// A session's data as a JSON object: get, insert, remove and clear serde
+/// values by string key.
+pub struct Untyped<C = DefaultConfig> {
+    map: Map<String, Value>,
+    config: PhantomData<fn() -> C>,
+}
+
+impl<C> Untyped<C> {
+    /// The value under `key` as a `V`; `None` if missing or not a `V`.
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Option<V> {
+        V::deserialize(self.map.get(key)?).ok()
+    }
+
+    /// The raw JSON value under `key`.
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
+    /// Stores `value` under `key`, returning what was there. Fails only if
+    /// `value` cannot be represented as JSON (a map with non-string keys, say).
+    pub fn insert<V: Serialize>(
+        &mut self,
+        key: impl Into<String>,
+        value: V,
+    ) -> serde_json::Result<Option<Value>> {
+        Ok(self.map.insert(key.into(), serde_json::to_value(value)?))
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key)
+    }
+
+    /// Removes every key; an empty session is deleted from the store and its
+    /// cookie expired when the response is sent.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The whole object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.map
+    }
+
+    /// The whole object, mutably.
+    pub fn as_map_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.map
+    }
+}
+
+impl<C> Default for Untyped<C> {
+    fn default() -> Self {
+        Untyped {
+            map: Map::new(),
+            config: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for Untyped<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.map, f)
+    }
+}
+
+impl<C> Serialize for Untyped<C> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map.serialize(serializer)
+    }
+}
+
+impl<'de, C> Deserialize<'de> for Untyped<C> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Untyped {
+            map: Map::deserialize(deserializer)?,
+            config: PhantomData,
+        })
+    }
+}
+
+impl<C: ConfigSource> SessionData for Untyped<C> {
+    const CONFIG: SessionConfig = C::CONFIG;
+}
