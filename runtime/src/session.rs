@@ -248,9 +248,12 @@ impl<T: SessionData> Session<T> {
 impl<T: SessionData> Drop for Session<T> {
     fn drop(&mut self) {
         let mut slots = self.request.slots();
-        let slot = &mut slots[self.slot];
-        let returned = self.settle(slot.stored.as_deref()).map_err(Arc::new);
-        slot.state = SlotState::Returned(returned);
+        // Gone when the response was sent while this session was still held
+        // (moved into a task): the layer has logged that it was not saved.
+        if let Some(slot) = slots.get_mut(self.slot) {
+            let returned = self.settle(slot.stored.as_deref()).map_err(Arc::new);
+            slot.state = SlotState::Returned(returned);
+        }
     }
 }
 
