@@ -1,0 +1,200 @@
+//! The app every store is tested through: typed sessions with three configs
+//! and an untyped one, over one store.
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use sessionkit::{session_config, Session, SessionLayer, SessionStore, UntypedSession};
+
+session_config! {
+    /// A second session with its own cookie, prefix and expiry.
+    pub CART {
+        cookie_name: "cart",
+        prefix: "cart:",
+        expiry: 1 hour,
+        session_name: "cart",
+    }
+    /// Every attribute set, to compare set- and delete-cookies.
+    pub ATTRS {
+        cookie_name: "attrs",
+        domain: "example.com",
+        expiry: 120,
+        httponly: true,
+        secure: true,
+        samesite: "strict",
+        prefix: "attrs:",
+        session_name: "attrs",
+    }
+    /// Expires quickly, to test sliding expiry against a real clock.
+    pub SHORT {
+        cookie_name: "short",
+        prefix: "short:",
+        expiry: 3,
+    }
+    /// A browser-session cookie.
+    pub BROWSER {
+        cookie_name: "bs",
+        prefix: "bs:",
+        sessioncookie: true,
+    }
+}
+
+/// The default session (cookie `session`, prefix `session:`). `serde(default)`
+/// lets it read objects other writers (the untyped session) left without `n`.
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[serde(default)]
+pub struct Visit {
+    pub n: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[session(config = CART)]
+pub struct Cart {
+    pub items: Vec<u64>,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[session(config = ATTRS)]
+pub struct Attrs {
+    pub n: i64,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[session(config = SHORT)]
+pub struct Short {
+    pub n: i64,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[session(config = BROWSER)]
+pub struct Browser {
+    pub n: i64,
+}
+
+async fn incr(mut v: Session<Visit>) -> String {
+    v.n += 1;
+    v.n.to_string()
+}
+
+async fn read(v: Session<Visit>) -> String {
+    v.n.to_string()
+}
+
+async fn zero(mut v: Session<Visit>) -> String {
+    v.n = 0;
+    v.user = None;
+    v.n.to_string()
+}
+
+async fn clear(mut v: Session<Visit>) -> &'static str {
+    v.destroy();
+    "cleared"
+}
+
+async fn login(mut v: Session<Visit>, Path(user): Path<String>) -> String {
+    v.cycle_id();
+    v.user = Some(user);
+    v.id().to_string()
+}
+
+async fn destroy_then_set(mut v: Session<Visit>) -> String {
+    v.destroy();
+    v.n = 100;
+    v.id().to_string()
+}
+
+async fn id(v: Session<Visit>) -> String {
+    v.id().to_string()
+}
+
+async fn cart_add(mut c: Session<Cart>, Path(item): Path<u64>) -> String {
+    c.items.push(item);
+    format!("{:?}", c.items)
+}
+
+async fn cart_get(c: Session<Cart>) -> String {
+    format!("{:?}", c.items)
+}
+
+async fn both(mut v: Session<Visit>, mut c: Session<Cart>) -> String {
+    v.n += 10;
+    c.items.push(99);
+    format!("{} {:?}", v.n, c.items)
+}
+
+async fn attrs_incr(mut a: Session<Attrs>) -> String {
+    a.n += 1;
+    a.n.to_string()
+}
+
+async fn attrs_clear(mut a: Session<Attrs>) -> &'static str {
+    a.destroy();
+    "cleared"
+}
+
+async fn short_incr(mut s: Session<Short>) -> String {
+    s.n += 1;
+    s.n.to_string()
+}
+
+async fn short_get(s: Session<Short>) -> String {
+    s.n.to_string()
+}
+
+async fn browser_incr(mut s: Session<Browser>) -> String {
+    s.n += 1;
+    s.n.to_string()
+}
+
+async fn untyped_set(mut s: UntypedSession, Path((k, v)): Path<(String, String)>) -> String {
+    let value: serde_json::Value = serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v));
+    s.insert(k, value).unwrap();
+    serde_json::to_string(s.as_map()).unwrap()
+}
+
+async fn untyped_get(s: UntypedSession) -> String {
+    serde_json::to_string(s.as_map()).unwrap()
+}
+
+async fn untyped_remove(mut s: UntypedSession, Path(k): Path<String>) -> String {
+    s.remove(&k);
+    serde_json::to_string(s.as_map()).unwrap()
+}
+
+async fn untyped_clear(mut s: UntypedSession) -> &'static str {
+    s.clear();
+    "cleared"
+}
+
+/// The test app over `store`.
+pub fn app<S: SessionStore>(store: S) -> Router {
+    router().layer(SessionLayer::new(store))
+}
+
+/// The test app's routes, without the layer.
+pub fn router() -> Router {
+    Router::new()
+        .route("/incr", get(incr))
+        .route("/get", get(read))
+        .route("/zero", get(zero))
+        .route("/clear", get(clear))
+        .route("/login/{user}", get(login))
+        .route("/destroy-then-set", get(destroy_then_set))
+        .route("/id", get(id))
+        .route("/none", get(|| async { "no session here" }))
+        .route("/cart/add/{item}", get(cart_add))
+        .route("/cart", get(cart_get))
+        .route("/both", get(both))
+        .route("/attrs/incr", get(attrs_incr))
+        .route("/attrs/clear", get(attrs_clear))
+        .route("/short/incr", get(short_incr))
+        .route("/short", get(short_get))
+        .route("/browser/incr", get(browser_incr))
+        .route("/untyped/set/{k}/{v}", get(untyped_set))
+        .route("/untyped", get(untyped_get))
+        .route("/untyped/remove/{k}", get(untyped_remove))
+        .route("/untyped/clear", get(untyped_clear))
+}
