@@ -1,0 +1,86 @@
+//! The `#[session(...)]` attribute of `#[derive(Session)]`.
+//!
+//! ```text
+//! #[session(config = CART)]
+//! ```
+
+use syn::meta::ParseNestedMeta;
+use syn::{DeriveInput, LitStr, Meta, Path, Token};
+
+use crate::errors::{list, Errors};
+
+/// The keys `#[session(...)]` accepts.
+pub const KEYS: [&str; 1] = ["config"];
+
+/// The derive input with its `#[session(...)]` settings.
+pub struct Session<'a> {
+    pub input: &'a DeriveInput,
+    /// `config = PATH`; `None` means the default config.
+    pub config: Option<Path>,
+}
+
+impl<'a> Session<'a> {
+    /// Reads every `#[session(...)]` on the type; errors go to `errors` and
+    /// the rest of the attribute is skipped.
+    pub fn from_ast(input: &'a DeriveInput, errors: &mut Errors) -> Self {
+        let mut config: Option<Path> = None;
+        for attr in input.attrs.iter().filter(|a| a.path().is_ident("session")) {
+            if !matches!(attr.meta, Meta::List(_)) {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    "expected `#[session(config = PATH)]`, with the path of a `session_config!` constant",
+                ));
+                continue;
+            }
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("config") {
+                    let path = config_path(&meta)?;
+                    if config.is_some() {
+                        errors.push(syn::Error::new_spanned(
+                            &meta.path,
+                            "`config` specified more than once",
+                        ));
+                    } else {
+                        config = Some(path);
+                    }
+                    Ok(())
+                } else {
+                    let key: Vec<String> = meta
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    let key = key.join("::");
+                    Err(meta.error(format!(
+                        "unknown key `{key}` in `#[session(...)]`, expected {}",
+                        list(KEYS)
+                    )))
+                }
+            });
+            if let Err(error) = result {
+                errors.push(error);
+            }
+        }
+        Session { input, config }
+    }
+}
+
+/// `= PATH` after `config`.
+fn config_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
+    let expected = "expected the path of a `session_config!` constant, like `config = CART`";
+    if !meta.input.peek(Token![=]) {
+        return Err(meta.error(expected));
+    }
+    let input = meta.value()?;
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!("{expected}, without quotes"),
+        ));
+    }
+    input
+        .parse::<Path>()
+        .map_err(|error| syn::Error::new(error.span(), expected))
+}

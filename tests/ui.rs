@@ -1,0 +1,12 @@
+//! Compile-time behaviour of the macros: what compiles, and the diagnostics
+//! of what must not. Regenerate the `.stderr` files with
+//! `TRYBUILD=overwrite cargo test --test ui`, then read the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/session_config/pass/*.rs");
+    t.compile_fail("tests/ui/session_config/fail/*.rs");
+    t.pass("tests/ui/derive_session/pass/*.rs");
+    t.compile_fail("tests/ui/derive_session/fail/*.rs");
+}

@@ -1,0 +1,9 @@
+use serde::{Deserialize, Serialize};
+use sessionkit::Session;
+
+#[derive(Session, Serialize, Deserialize)]
+struct Cart {
+    items: Vec<u64>,
+}
+
+fn main() {}

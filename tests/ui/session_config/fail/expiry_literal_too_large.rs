@@ -1,0 +1,7 @@
+use sessionkit::session_config;
+
+session_config! {
+    CART { expiry: 18446744073709551616 }
+}
+
+fn main() {}
