@@ -1,0 +1,189 @@
+//! One shard of the memory store: an insertion-ordered hash map plus the
+//! state of its amortised sweep and its eviction sampler.
+//!
+//! Everything here is synchronous and runs under the shard's mutex.
+
+use foldhash::fast::RandomState;
+use indexmap::IndexMap;
+
+/// Entries a `save` examines at the sweep cursor, removing expired ones.
+const WRITE_SWEEP_BUDGET: usize = 2;
+/// Entries examined at the sweep cursor when a new key finds the shard full,
+/// before falling back to eviction.
+const FULL_SWEEP_BUDGET: usize = 16;
+/// Entries sampled to pick the one closest to expiry (Redis uses 5 too).
+const EVICTION_SAMPLE: usize = 5;
+/// A table at most this big is never shrunk: not worth the rehash.
+const SHRINK_MIN_CAPACITY: usize = 64;
+
+/// A stored session. 24 bytes: the value's fat pointer and the expiry.
+pub(super) struct Entry {
+    value: Box<[u8]>,
+    /// Milliseconds since the store's epoch; expired once `now >= expires_at`.
+    expires_at: u64,
+}
+
+pub(super) struct Shard {
+    // The keys are `prefix + id` where the id is server-generated and random
+    // (the layer never stores under an id a client chose), so nobody can
+    // craft colliding keys; a fast, non-DoS-resistant hasher is enough. It is
+    // randomly seeded per shard anyway.
+    map: IndexMap<Box<str>, Entry, RandomState>,
+    /// At most this many entries, live or expired.
+    capacity: usize,
+    /// Position of the amortised sweep in `map`'s index order.
+    cursor: usize,
+    /// State of the eviction sampler's PRNG (wyrand).
+    rng: u64,
+}
+
+impl Shard {
+    pub(super) fn new(capacity: usize, seed: u64) -> Shard {
+        Shard {
+            map: IndexMap::with_hasher(RandomState::default()),
+            capacity,
+            cursor: 0,
+            rng: seed,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    #[cfg(test)]
+    pub(super) fn table_capacity(&self) -> usize {
+        self.map.capacity()
+    }
+
+    /// Copies of the live entries, for rebuilding a store.
+    pub(super) fn live_entries(&self, now: u64) -> impl Iterator<Item = (&str, &[u8], u64)> + '_ {
+        self.map
+            .iter()
+            .filter(move |(_, e)| e.expires_at > now)
+            .map(|(k, e)| (&**k, &*e.value, e.expires_at))
+    }
+
+    /// The value under `key`, sliding its expiry to `expires_at`; an expired
+    /// entry is removed and reads as missing.
+    pub(super) fn load(&mut self, key: &str, now: u64, expires_at: u64) -> Option<Vec<u8>> {
+        let (index, _, entry) = self.map.get_full_mut(key)?;
+        if entry.expires_at <= now {
+            self.map.swap_remove_index(index);
+            return None;
+        }
+        entry.expires_at = expires_at;
+        Some(entry.value.to_vec())
+    }
+
+    /// Stores `value` under `key` until `expires_at`, making room first when
+    /// the key is new and the shard is full.
+    pub(super) fn save(&mut self, key: &str, value: &[u8], now: u64, expires_at: u64) {
+        self.sweep_step(now, WRITE_SWEEP_BUDGET);
+        if let Some(entry) = self.map.get_mut(key) {
+            if entry.value.len() == value.len() {
+                entry.value.copy_from_slice(value);
+            } else {
+                entry.value = value.into();
+            }
+            entry.expires_at = expires_at;
+            return;
+        }
+        if self.map.len() >= self.capacity {
+            self.make_room(now);
+        }
+        self.map.insert(
+            key.into(),
+            Entry {
+                value: value.into(),
+                expires_at,
+            },
+        );
+    }
+
+    pub(super) fn delete(&mut self, key: &str) {
+        self.map.swap_remove(key);
+    }
+
+    /// Examines up to `budget` entries at the cursor and removes the expired
+    /// ones. `swap_remove_index` moves the last entry into the hole, which is
+    /// then examined in turn, so each step is O(1). Returns how many went.
+    fn sweep_step(&mut self, now: u64, budget: usize) -> usize {
+        let mut removed = 0;
+        for _ in 0..budget {
+            if self.cursor >= self.map.len() {
+                if self.map.is_empty() {
+                    break;
+                }
+                self.cursor = 0;
+            }
+            let expired = self
+                .map
+                .get_index(self.cursor)
+                .is_some_and(|(_, e)| e.expires_at <= now);
+            if expired {
+                self.map.swap_remove_index(self.cursor);
+                removed += 1;
+            } else {
+                self.cursor += 1;
+            }
+        }
+        removed
+    }
+
+    /// Frees one slot in a full shard. Expired entries go first; failing
+    /// that, the entry closest to expiry among a small random sample is
+    /// evicted (Redis's approximated LRU: expiry slides on every access, so
+    /// closest to expiry is, for sessions sharing a TTL, least recently
+    /// used).
+    fn make_room(&mut self, now: u64) {
+        // A full scan here would make every insert of a flood O(shard); the
+        // bounded sweep plus the background sweeper reclaim expired entries.
+        if self.sweep_step(now, FULL_SWEEP_BUDGET) > 0 {
+            return;
+        }
+        let len = self.map.len();
+        if len == 0 {
+            return;
+        }
+        let mut victim = self.random_index(len);
+        let mut victim_expiry = self.expiry_at(victim);
+        for _ in 1..EVICTION_SAMPLE {
+            let candidate = self.random_index(len);
+            let expiry = self.expiry_at(candidate);
+            if expiry < victim_expiry {
+                victim = candidate;
+                victim_expiry = expiry;
+            }
+        }
+        self.map.swap_remove_index(victim);
+    }
+
+    /// Removes every expired entry, then gives memory back when the table
+    /// has become mostly empty (under a quarter full: shrink to twice the
+    /// live count, so a shard hovering around one size does not thrash).
+    pub(super) fn sweep_all(&mut self, now: u64) {
+        self.map.retain(|_, e| e.expires_at > now);
+        let capacity = self.map.capacity();
+        if capacity > SHRINK_MIN_CAPACITY && self.map.len() <= capacity / 4 {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        if self.cursor >= self.map.len() {
+            self.cursor = 0;
+        }
+    }
+
+    fn expiry_at(&self, index: usize) -> u64 {
+        self.map
+            .get_index(index)
+            .map_or(u64::MAX, |(_, e)| e.expires_at)
+    }
+
+    /// A uniform index below `len` (wyrand, then Lemire's multiply-shift).
+    fn random_index(&mut self, len: usize) -> usize {
+        self.rng = self.rng.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.rng) * u128::from(self.rng ^ 0xe703_7ed1_a0b4_28db);
+        let random = (t >> 64) as u64 ^ t as u64;
+        ((u128::from(random) * len as u128) >> 64) as usize
+    }
+}

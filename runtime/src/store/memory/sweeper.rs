@@ -1,0 +1,76 @@
+//! The background sweeper: one tokio task per store, started on first use
+//! inside a runtime, that removes expired sessions nobody reads any more and
+//! gives memory back.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::Inner;
+
+/// How long the sweeper takes to visit every shard once. It visits one
+/// shard at a time, so a request waits on a sweep of at most one shard.
+pub(super) const FULL_PASS: Duration = Duration::from_secs(4);
+
+/// Starts the sweeper unless one is running or there is no tokio runtime
+/// here (then a later call, made inside a runtime, starts it).
+pub(super) fn ensure_running(inner: &Arc<Inner>) {
+    if inner.sweeper_running.load(Ordering::Relaxed) {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if inner
+        .sweeper_running
+        .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    // At most 32 shards: the cast cannot truncate.
+    let tick = FULL_PASS / inner.shards.len() as u32;
+    let store = Arc::downgrade(inner);
+    // The flag travels in the future from the start, so that it is cleared
+    // even if the runtime shuts down before first polling the task.
+    let task = runtime.spawn(run(RunningFlag(store.clone()), store, tick));
+    #[cfg(test)]
+    {
+        *super::lock(&inner.sweeper_task) = Some(task);
+    }
+    #[cfg(not(test))]
+    drop(task);
+}
+
+async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
+    let mut next = 0;
+    loop {
+        tokio::time::sleep(tick).await;
+        // Strong only for the sweep itself, so that dropping the last clone
+        // of the store frees it and ends this task at the next tick.
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let now = inner.now_ms();
+        super::lock(&inner.shards[next]).sweep_all(now);
+        next = (next + 1) % inner.shards.len();
+    }
+}
+
+/// Clears `sweeper_running` when the task is dropped while the store lives
+/// on, that is when its runtime shut down, so that the next call made in
+/// another runtime starts a new sweeper there.
+struct RunningFlag(Weak<Inner>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        // After a panic (a runtime without timers) the flag stays set: a new
+        // task would only panic again, on every call.
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(inner) = self.0.upgrade() {
+            inner.sweeper_running.store(false, Ordering::Relaxed);
+        }
+    }
+}
