@@ -48,7 +48,10 @@ async fn clear(mut visit: Session<Visit>) -> &'static str {
 async fn login(mut visit: Session<Visit>, Path(user): Path<String>) -> String {
     visit.cycle_id(); // a new id on login, against session fixation
     visit.user = Some(user);
-    format!("logged in as {}\n", visit.user.as_deref().unwrap_or_default())
+    format!(
+        "logged in as {}\n",
+        visit.user.as_deref().unwrap_or_default()
+    )
 }
 
 async fn add(mut cart: Session<Cart>, Path(item): Path<u64>) -> String {
@@ -62,7 +65,10 @@ async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().init();
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p.parse().map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("PORT={p:?} is not a port number"))
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("PORT={p:?} is not a port number"),
+            )
         })?,
         Err(_) => 3000,
     };

@@ -55,7 +55,10 @@ async fn quickstart_serves_incr_get_and_clear() {
         printed.push(line.unwrap());
     }
     let printed = printed.join("\n");
-    assert!(printed.contains(&format!("http://127.0.0.1:{port}")), "{printed}");
+    assert!(
+        printed.contains(&format!("http://127.0.0.1:{port}")),
+        "{printed}"
+    );
     assert!(printed.contains("curl"), "prints how to try it: {printed}");
 
     let mut browser = Browser::new(SocketAddr::from(([127, 0, 0, 1], port)));

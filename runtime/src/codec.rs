@@ -28,7 +28,9 @@ impl std::fmt::Display for DecodeError {
 }
 
 /// Decodes a stored JSON object into `T`, returning the keys `T` ignored.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Option<Extras>), DecodeError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, Option<Extras>), DecodeError> {
     // Structs also deserialize from JSON arrays; only an object is a session.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::NotAnObject);
@@ -65,7 +67,10 @@ struct WithExtras<'a, T> {
 }
 
 /// Encodes `data` (and the keys it did not know) as a compact JSON object.
-pub(crate) fn encode<T: Serialize>(data: &T, extras: Option<&Extras>) -> serde_json::Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(
+    data: &T,
+    extras: Option<&Extras>,
+) -> serde_json::Result<Vec<u8>> {
     match extras {
         None => serde_json::to_vec(data),
         Some(extras) => serde_json::to_vec(&WithExtras { data, extras }),

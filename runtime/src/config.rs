@@ -282,7 +282,15 @@ mod tests {
     #[test]
     fn overrides_apply_the_rules() {
         let host = SessionConfig::__from_macro(
-            "__Host-id", None, 60, true, true, None, "h:", false, "host",
+            "__Host-id",
+            None,
+            60,
+            true,
+            true,
+            None,
+            "h:",
+            false,
+            "host",
         );
         host.validate().unwrap();
         let err = host.clone().with_domain(Some("example.com")).unwrap_err();

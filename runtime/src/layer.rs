@@ -83,7 +83,9 @@ impl SessionLayer {
     /// ```
     pub fn with_config(mut self, config: SessionConfig) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
-        shared.configs.retain(|c| c.cookie_name() != config.cookie_name());
+        shared
+            .configs
+            .retain(|c| c.cookie_name() != config.cookie_name());
         shared.configs.push(config);
         self
     }

@@ -56,8 +56,10 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
 mod codec;
 pub mod config;
+#[cfg(feature = "axum")]
 mod cookie;
 mod data;
 mod error;

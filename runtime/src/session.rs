@@ -125,7 +125,10 @@ impl<T: SessionData> Session<T> {
     }
 
     /// Finds or loads the session of type `T` for a request.
-    pub(crate) async fn extract(request: Arc<RequestState>, headers: &http::HeaderMap) -> Result<Self, Error> {
+    pub(crate) async fn extract(
+        request: Arc<RequestState>,
+        headers: &http::HeaderMap,
+    ) -> Result<Self, Error> {
         let shared = &request.shared;
         let config = shared.config_for(T::CONFIG);
         if let Some(session) = Self::take_over(&request, &config)? {
@@ -182,7 +185,10 @@ impl<T: SessionData> Session<T> {
 
     /// A second extraction in the same request continues from what the
     /// first one left (a middleware and then the handler, say).
-    fn take_over(request: &Arc<RequestState>, config: &SessionConfig) -> Result<Option<Self>, Error> {
+    fn take_over(
+        request: &Arc<RequestState>,
+        config: &SessionConfig,
+    ) -> Result<Option<Self>, Error> {
         let mut slots = request.slots();
         let Some(index) = slots
             .iter()

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::{Session, SessionConfig, SessionData};
+use crate::{SessionConfig, SessionData};
 
 /// Names the config of an untyped session.
 ///
@@ -50,7 +50,8 @@ impl ConfigSource for DefaultConfig {
 ///     n.to_string()
 /// }
 /// ```
-pub type UntypedSession<C = DefaultConfig> = Session<Untyped<C>>;
+#[cfg(feature = "axum")]
+pub type UntypedSession<C = DefaultConfig> = crate::Session<Untyped<C>>;
 
 /// A session's data as a JSON object: get, insert, remove and clear serde
 /// values by string key.

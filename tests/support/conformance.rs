@@ -67,7 +67,8 @@ async fn stored<S: SessionStore>(store: &S, key: &str) -> Option<Value> {
 fn assert_id(id: &str) {
     assert_eq!(id.len(), 32, "{id:?}");
     assert!(
-        id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{id:?}"
     );
 }
@@ -94,7 +95,11 @@ pub async fn fresh_visitor_gets_a_sanic_compatible_cookie<S: SessionStore + Clon
     let off = want
         .duration_since(expires)
         .unwrap_or_else(|e| e.duration());
-    assert!(off < Duration::from_secs(10), "Expires {:?} is {off:?} from now + 30 days", attrs["expires"]);
+    assert!(
+        off < Duration::from_secs(10),
+        "Expires {:?} is {off:?} from now + 30 days",
+        attrs["expires"]
+    );
     let value = stored(&store.inner, &format!("session:{id}")).await;
     assert_eq!(value, Some(json!({"n": 1})));
 }
@@ -110,7 +115,9 @@ pub async fn reused_session_keeps_counting<S: SessionStore + Clone>(store: S) {
     assert_eq!(store.counts.get(), (2, 3, 0), "(loads, saves, deletes)");
 }
 
-pub async fn read_only_request_writes_nothing_and_slides_the_cookie<S: SessionStore + Clone>(store: S) {
+pub async fn read_only_request_writes_nothing_and_slides_the_cookie<S: SessionStore + Clone>(
+    store: S,
+) {
     let (mut browser, store) = setup(store).await;
     let id = browser.get("/incr").await.cookie_value("session");
     let before = store.counts.get();
@@ -118,11 +125,16 @@ pub async fn read_only_request_writes_nothing_and_slides_the_cookie<S: SessionSt
     assert_eq!(reply.body, "1");
     assert_eq!(reply.cookie_value("session"), id, "cookie re-sent");
     assert_eq!(
-        attributes(reply.set_cookie("session")).get("max-age").map(String::as_str),
+        attributes(reply.set_cookie("session"))
+            .get("max-age")
+            .map(String::as_str),
         Some("2592000")
     );
     let after = store.counts.get();
-    assert_eq!((after.0 - before.0, after.1 - before.1, after.2 - before.2), (1, 0, 0));
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        (1, 0, 0)
+    );
 }
 
 pub async fn route_without_session_touches_no_store<S: SessionStore + Clone>(store: S) {
@@ -155,7 +167,10 @@ pub async fn unknown_id_gets_a_new_id<S: SessionStore + Clone>(store: S) {
     let issued = reply.cookie_value("session");
     assert_id(&issued);
     assert_ne!(issued, presented, "a client never chooses its id");
-    assert_eq!(stored(&store.inner, &format!("session:{presented}")).await, None);
+    assert_eq!(
+        stored(&store.inner, &format!("session:{presented}")).await,
+        None
+    );
     assert_eq!(store.counts.get(), (1, 1, 0));
 }
 
@@ -200,15 +215,23 @@ pub async fn undecodable_data_gives_a_fresh_session<S: SessionStore + Clone>(sto
         let planted = new_id();
         store
             .inner
-            .save(&format!("session:{planted}"), payload, Duration::from_secs(60))
+            .save(
+                &format!("session:{planted}"),
+                payload,
+                Duration::from_secs(60),
+            )
             .await
             .unwrap();
-        let (reply, logs) = capture_logs(browser.get_raw("/incr", &[format!("session={planted}")])).await;
+        let (reply, logs) =
+            capture_logs(browser.get_raw("/incr", &[format!("session={planted}")])).await;
         let payload = String::from_utf8_lossy(payload);
         assert_eq!((reply.status, reply.body.as_str()), (200, "1"), "{payload}");
         let issued = reply.cookie_value("session");
         assert_ne!(issued, planted, "{payload}: a new id");
-        assert!(logs.contains("WARN") && logs.contains("does not decode"), "{payload}: {logs}");
+        assert!(
+            logs.contains("WARN") && logs.contains("does not decode"),
+            "{payload}: {logs}"
+        );
     }
 }
 
@@ -222,9 +245,7 @@ pub async fn destroy_deletes_and_expires_the_cookie<S: SessionStore + Clone>(sto
     let expires = httpdate::parse_http_date(&attrs["expires"]).unwrap();
     assert!(expires < SystemTime::now());
     assert_eq!(stored(&store.inner, &format!("session:{id}")).await, None);
-    let reply = browser
-        .get_raw("/get", &[format!("session={id}")])
-        .await;
+    let reply = browser.get_raw("/get", &[format!("session={id}")]).await;
     assert_eq!(reply.body, "0", "the old id finds nothing");
 }
 
@@ -233,7 +254,9 @@ pub async fn session_that_becomes_empty_is_deleted<S: SessionStore + Clone>(stor
     let id = browser.get("/incr").await.cookie_value("session");
     let reply = browser.get("/zero").await;
     assert_eq!(
-        attributes(reply.set_cookie("session")).get("max-age").map(String::as_str),
+        attributes(reply.set_cookie("session"))
+            .get("max-age")
+            .map(String::as_str),
         Some("0")
     );
     assert_eq!(stored(&store.inner, &format!("session:{id}")).await, None);
@@ -249,7 +272,11 @@ pub async fn cycle_id_moves_the_data_to_a_new_id<S: SessionStore + Clone>(store:
     assert_eq!(reply.body, new);
     assert_id(&new);
     assert_ne!(new, old);
-    assert_eq!(stored(&store.inner, &format!("session:{old}")).await, None, "old key deleted");
+    assert_eq!(
+        stored(&store.inner, &format!("session:{old}")).await,
+        None,
+        "old key deleted"
+    );
     assert_eq!(
         stored(&store.inner, &format!("session:{new}")).await,
         Some(json!({"n": 2, "user": "ada"}))
@@ -283,8 +310,16 @@ pub async fn delete_cookie_carries_the_set_cookie_attributes<S: SessionStore + C
         ("samesite", "Strict"),
         ("httponly", ""),
     ] {
-        assert_eq!(set.get(name).map(String::as_str), Some(value), "set-cookie {name}: {set:?}");
-        assert_eq!(delete.get(name).map(String::as_str), Some(value), "delete-cookie {name}: {delete:?}");
+        assert_eq!(
+            set.get(name).map(String::as_str),
+            Some(value),
+            "set-cookie {name}: {set:?}"
+        );
+        assert_eq!(
+            delete.get(name).map(String::as_str),
+            Some(value),
+            "delete-cookie {name}: {delete:?}"
+        );
     }
     assert_eq!(set.get("max-age").map(String::as_str), Some("120"));
     assert_eq!(delete.get("max-age").map(String::as_str), Some("0"));
@@ -295,7 +330,11 @@ pub async fn unknown_keys_survive_a_save<S: SessionStore + Clone>(store: S) {
     let id = new_id();
     let key = format!("session:{id}");
     let planted = br#"{"n":1,"other":{"a":[1,2.5,null,true]},"url":"a\/b","u":"\u00e9"}"#;
-    store.inner.save(&key, planted, Duration::from_secs(60)).await.unwrap();
+    store
+        .inner
+        .save(&key, planted, Duration::from_secs(60))
+        .await
+        .unwrap();
     let reply = browser.get_raw("/incr", &[format!("session={id}")]).await;
     assert_eq!(reply.body, "2");
     assert_eq!(reply.cookie_value("session"), id);
@@ -304,7 +343,9 @@ pub async fn unknown_keys_survive_a_save<S: SessionStore + Clone>(store: S) {
         Some(json!({"n": 2, "other": {"a": [1, 2.5, null, true]}, "url": "a/b", "u": "é"}))
     );
     // The untyped session sees every key, the typed one's included.
-    let reply = browser.get_raw("/untyped", &[format!("session={id}")]).await;
+    let reply = browser
+        .get_raw("/untyped", &[format!("session={id}")])
+        .await;
     let seen: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(seen["n"], 2);
     assert_eq!(seen["url"], "a/b");
@@ -316,13 +357,22 @@ pub async fn reformatted_but_equal_data_is_not_saved<S: SessionStore + Clone>(st
     let key = format!("session:{id}");
     // As sanic-session writes it: `/` escaped, non-ASCII as \u escapes, its own key order.
     let planted = br#"{"url":"a\/b","n":2,"u":"\u00e9\u20ac"}"#;
-    store.inner.save(&key, planted, Duration::from_secs(60)).await.unwrap();
+    store
+        .inner
+        .save(&key, planted, Duration::from_secs(60))
+        .await
+        .unwrap();
     let before = store.counts.get();
     let reply = browser.get_raw("/get", &[format!("session={id}")]).await;
     assert_eq!(reply.body, "2");
     let after = store.counts.get();
     assert_eq!(after.1 - before.1, 0, "no save for a read-only request");
-    let raw = store.inner.load(&key, Duration::from_secs(60)).await.unwrap().unwrap();
+    let raw = store
+        .inner
+        .load(&key, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(raw, planted.to_vec(), "the stored bytes are untouched");
 }
 
@@ -336,13 +386,23 @@ pub async fn two_sessions_are_independent<S: SessionStore + Clone>(store: S) {
     let reply = browser.get("/both").await;
     assert_eq!(reply.body, "11 [5, 99]");
     assert!(reply.sets("session") && reply.sets("cart"));
-    assert_eq!(stored(&store.inner, &format!("session:{visit}")).await, Some(json!({"n": 11})));
-    assert_eq!(stored(&store.inner, &format!("cart:{cart}")).await, Some(json!({"items": [5, 99]})));
+    assert_eq!(
+        stored(&store.inner, &format!("session:{visit}")).await,
+        Some(json!({"n": 11}))
+    );
+    assert_eq!(
+        stored(&store.inner, &format!("cart:{cart}")).await,
+        Some(json!({"items": [5, 99]}))
+    );
     assert_eq!(stored(&store.inner, &format!("cart:{visit}")).await, None);
     let cart_cookie = attributes(reply.set_cookie("cart"));
     assert_eq!(cart_cookie.get("max-age").map(String::as_str), Some("3600"));
     browser.get("/clear").await;
-    assert_eq!(browser.get("/cart").await.body, "[5, 99]", "clearing one leaves the other");
+    assert_eq!(
+        browser.get("/cart").await.body,
+        "[5, 99]",
+        "clearing one leaves the other"
+    );
     assert_eq!(browser.get("/get").await.body, "0");
 }
 
@@ -351,13 +411,19 @@ pub async fn expiry_slides_on_reads<S: SessionStore + Clone>(store: S) {
     let (mut browser, store) = setup(store).await;
     let reply = browser.get("/short/incr").await;
     assert_eq!(
-        attributes(reply.set_cookie("short")).get("max-age").map(String::as_str),
+        attributes(reply.set_cookie("short"))
+            .get("max-age")
+            .map(String::as_str),
         Some("3")
     );
     let saves = store.counts.get().1;
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(2000)).await;
-        assert_eq!(browser.get("/short").await.body, "1", "a read within the expiry finds it");
+        assert_eq!(
+            browser.get("/short").await.body,
+            "1",
+            "a read within the expiry finds it"
+        );
     }
     assert_eq!(store.counts.get().1, saves, "reads did not write");
     tokio::time::sleep(Duration::from_millis(4500)).await;
@@ -369,7 +435,10 @@ pub async fn browser_session_cookie_has_no_max_age<S: SessionStore + Clone>(stor
     let (mut browser, _store) = setup(store).await;
     let reply = browser.get("/browser/incr").await;
     let attrs = attributes(reply.set_cookie("bs"));
-    assert!(!attrs.contains_key("max-age") && !attrs.contains_key("expires"), "{attrs:?}");
+    assert!(
+        !attrs.contains_key("max-age") && !attrs.contains_key("expires"),
+        "{attrs:?}"
+    );
     assert_eq!(browser.get("/browser/incr").await.body, "2");
 }
 
@@ -383,7 +452,10 @@ pub async fn untyped_session_gets_inserts_removes_and_clears<S: SessionStore + C
     let id = reply.cookie_value("session");
     let want = json!({"a": 1, "b": "x", "c": {"d": [true, null, 1.5]}});
     assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap(), want);
-    assert_eq!(stored(&store.inner, &format!("session:{id}")).await, Some(want));
+    assert_eq!(
+        stored(&store.inner, &format!("session:{id}")).await,
+        Some(want)
+    );
     // The typed session on the same cookie keeps the untyped keys.
     assert_eq!(browser.get("/incr").await.body, "1");
     let reply = browser.get("/untyped/remove/a").await;
@@ -393,7 +465,9 @@ pub async fn untyped_session_gets_inserts_removes_and_clears<S: SessionStore + C
     );
     let reply = browser.get("/untyped/clear").await;
     assert_eq!(
-        attributes(reply.set_cookie("session")).get("max-age").map(String::as_str),
+        attributes(reply.set_cookie("session"))
+            .get("max-age")
+            .map(String::as_str),
         Some("0")
     );
     assert_eq!(stored(&store.inner, &format!("session:{id}")).await, None);

@@ -41,13 +41,19 @@ impl Reply {
             .iter()
             .filter(|c| c.starts_with(&format!("{name}=")))
             .collect();
-        assert_eq!(found.len(), 1, "expected one Set-Cookie for {name}: {self:?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one Set-Cookie for {name}: {self:?}"
+        );
         found[0]
     }
 
     /// Whether any `Set-Cookie` is for `name`.
     pub fn sets(&self, name: &str) -> bool {
-        self.set_cookies.iter().any(|c| c.starts_with(&format!("{name}=")))
+        self.set_cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=")))
     }
 
     /// The value a `Set-Cookie` gives cookie `name`.
