@@ -146,14 +146,31 @@ impl Shard {
         if len == 0 {
             return;
         }
-        let mut victim = self.random_index(len);
-        let mut victim_expiry = self.expiry_at(victim);
-        for _ in 1..EVICTION_SAMPLE {
-            let candidate = self.random_index(len);
-            let expiry = self.expiry_at(candidate);
-            if expiry < victim_expiry {
-                victim = candidate;
-                victim_expiry = expiry;
+        // Distinct entries: with repeats a sample could consist only of the
+        // few most recently used sessions and evict one of them.
+        let mut victim = 0;
+        let mut victim_expiry = u64::MAX;
+        if len <= EVICTION_SAMPLE {
+            for index in 0..len {
+                let expiry = self.expiry_at(index);
+                if expiry < victim_expiry {
+                    (victim, victim_expiry) = (index, expiry);
+                }
+            }
+        } else {
+            let mut sampled = [usize::MAX; EVICTION_SAMPLE];
+            let mut taken = 0;
+            while taken < EVICTION_SAMPLE {
+                let candidate = self.random_index(len);
+                if sampled[..taken].contains(&candidate) {
+                    continue;
+                }
+                sampled[taken] = candidate;
+                taken += 1;
+                let expiry = self.expiry_at(candidate);
+                if expiry < victim_expiry {
+                    (victim, victim_expiry) = (candidate, expiry);
+                }
             }
         }
         self.map.swap_remove_index(victim);
