@@ -23,7 +23,11 @@ async fn flood_of_new_visitors_stays_within_capacity() {
         // so "least recently used" is well defined.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let reply = support::Browser::new(addr).get("/incr").await;
-        assert_eq!((reply.status, reply.body.as_str()), (200, "1"), "visitor {i}");
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, "1"),
+            "visitor {i}"
+        );
         assert!(store.len() <= 10, "len {} after visitor {i}", store.len());
         if i % 3 == 0 {
             expected += 1;
