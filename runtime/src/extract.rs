@@ -1,4 +1,4 @@
-//! The axum extractor for [`Session<T>`](crate::Session) and its rejection.
+//! The axum extractor for [`Session<T>`](struct@crate::Session) and its rejection.
 
 use std::fmt;
 
@@ -11,7 +11,7 @@ use crate::layer::error_response;
 use crate::session::RequestHandle;
 use crate::{Error, Session, SessionData};
 
-/// Why a [`Session<T>`](crate::Session) could not be extracted.
+/// Why a [`Session<T>`](struct@crate::Session) could not be extracted.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SessionRejection {

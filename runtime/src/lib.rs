@@ -35,7 +35,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `memory` | yes | [`store::memory::MemoryStore`], no server needed |
-//! | `axum` | yes | [`SessionLayer`], the [`Session<T>`] extractor, [`UntypedSession`] |
+//! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
 //!
 //! # Lifecycle
 //!
