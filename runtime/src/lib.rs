@@ -97,6 +97,10 @@ pub use untyped::UntypedSession;
 
 #[cfg(feature = "memory")]
 pub use store::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis;
+#[cfg(feature = "redis")]
+pub use store::redis::RedisStore;
 
 #[doc(hidden)]
 pub mod __private {

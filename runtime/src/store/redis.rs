@@ -1,0 +1,607 @@
+//! [`RedisStore`]: sessions in Redis or Redis Cluster, readable by
+//! sanic-session.
+//!
+//! # Three ways in
+//!
+//! * [`RedisStore::new`] takes a connection you built and that can be cloned:
+//!   a [`ConnectionManager`] (reconnects by itself — the usual choice, and
+//!   the analogue of sanic-session's `AIORedisSessionInterface(redis)`), a
+//!   [`ClusterConnection`](redis::cluster_async::ClusterConnection) for Redis
+//!   Cluster, or a `MultiplexedConnection` (which does not reconnect).
+//! * [`RedisStore::from_getter`] takes an async function that returns a
+//!   connection for each call, for a pool you manage yourself (the analogue
+//!   of sanic-session's `RedisSessionInterface(redis_getter)`).
+//! * [`RedisStore::from_url`] and [`RedisStore::from_cluster_nodes`] build
+//!   the connection for you.
+//!
+//! # Commands
+//!
+//! Each store call is one command, so one round trip:
+//!
+//! | call | command |
+//! |---|---|
+//! | `load` | `GETEX key EX ttl` (reads and slides the expiry in one trip) |
+//! | `save` | `SET key value EX ttl` |
+//! | `delete` | `DEL key` |
+//!
+//! Nothing else is sent per request (no `EXISTS`, `TTL` or `PING`).
+//! `GETEX` needs Redis 6.2 or later (or a compatible server such as Valkey).
+//! A TTL that is not a whole number of seconds is sent as `PX` milliseconds,
+//! rounded up.
+//!
+//! Keys are `prefix + id`, values the session's compact JSON object, and the
+//! TTL is the session's expiry: the format sanic-session's Redis interfaces
+//! use (`SETEX key expiry value`, read with `GET`), so a sessionkit service
+//! and a sanic-session service sharing a Redis and a prefix read each other's
+//! sessions. Keys and values are sent as separate arguments of the Redis
+//! protocol, so their bytes can never be read as another command; the layer
+//! builds keys only from ids it has validated (32 lowercase hex characters).
+//!
+//! A key holding another type than a string (a hash, a list) makes `GETEX`
+//! fail with `WRONGTYPE`: that is reported as a store error, because it means
+//! the session prefix collides with other data in the database.
+//!
+//! # Failures
+//!
+//! Every call is bounded by a timeout ([`RedisStore::DEFAULT_TIMEOUT`], set
+//! with [`RedisStore::with_timeout`]) covering getting a connection and the
+//! command's answer. A timeout, a refused or dropped connection, or an error
+//! reply becomes a [`StoreError`] whose source is a [`RedisStoreError`]
+//! (which keeps the [`RedisError`] as its own source); the layer then
+//! answers with its error policy (`503 Service Unavailable` by default). A
+//! save that timed out may still have reached Redis; the response reports
+//! the failure either way, never a success that was not acknowledged.
+//!
+//! With a [`ConnectionManager`], requests succeed again once Redis is back,
+//! without rebuilding the store: the manager reconnects in the background.
+//!
+//! [`ConnectionManager`]: redis::aio::ConnectionManager
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClient;
+use ::redis::{Cmd, IntoConnectionInfo, RedisError, RedisResult, Value};
+
+use super::{SessionStore, StoreFuture};
+use crate::StoreError;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A session store in Redis or Redis Cluster.
+///
+/// Cloning is cheap; clones share the connection (or getter). See the
+/// [module docs](self) for the commands it sends and how it fails.
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use sessionkit::{store::redis::RedisStore, SessionLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::from_url("redis://127.0.0.1:6379").await?;
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(SessionLayer::new(store));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    source: Arc<dyn Source>,
+    timeout: Duration,
+    max_value_size: usize,
+}
+
+impl RedisStore {
+    /// How long a call may take, by default, before it fails: 1 second.
+    ///
+    /// Redis answers a `GETEX` or `SET` of a session in well under a
+    /// millisecond; a call that takes a second means Redis is down, stuck or
+    /// unreachable, and a prompt `503` is better than a request that hangs.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The largest encoded session value a save accepts, by default: 64 KiB.
+    ///
+    /// A session is read in full by every request that uses it and written
+    /// in full by every request that changes it, and Redis keeps it in memory
+    /// for as long as the visitor's expiry. Real sessions (an id, a few
+    /// flags, a cart) are well under a kilobyte, so 64 KiB leaves two orders
+    /// of magnitude of headroom, while a runaway session (a list appended to
+    /// on every request) is stopped before it makes each request of that
+    /// visitor slow (64 KiB is about half a millisecond of a 1 Gbit/s link,
+    /// each way) and before many of them fill Redis's memory. Redis's own
+    /// limit, 512 MB a value, protects nothing here.
+    pub const DEFAULT_MAX_VALUE_SIZE: usize = 64 * 1024;
+
+    /// A store over a connection that can be cloned, one clone per call: a
+    /// [`ConnectionManager`] (reconnects after Redis restarts or the network
+    /// drops: the usual choice), a
+    /// [`ClusterConnection`](redis::cluster_async::ClusterConnection) for
+    /// Redis Cluster, or a
+    /// [`MultiplexedConnection`](redis::aio::MultiplexedConnection) (which
+    /// does **not** reconnect: once its socket breaks, every call fails).
+    ///
+    /// ```no_run
+    /// use sessionkit::redis::{aio::ConnectionManager, Client};
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// let client = Client::open("redis://127.0.0.1:6379")?;
+    /// let manager = ConnectionManager::new(client).await?;
+    /// let store = RedisStore::new(manager);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`ConnectionManager`]: redis::aio::ConnectionManager
+    pub fn new<C>(connection: C) -> Self
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        Self::with_source(Arc::new(Shared(connection)))
+    }
+
+    /// A store that asks `getter` for a connection on every call: for a pool
+    /// you manage yourself (deadpool-redis's `Connection`, say). The getter's
+    /// error fails the call like a command error does, and the time it takes
+    /// counts towards the [timeout](Self::with_timeout).
+    ///
+    /// ```no_run
+    /// use sessionkit::redis::{aio::MultiplexedConnection, Client, RedisResult};
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// // Stands for your pool: anything that hands out connections.
+    /// #[derive(Clone)]
+    /// struct Pool(Client);
+    ///
+    /// impl Pool {
+    ///     async fn get(&self) -> RedisResult<MultiplexedConnection> {
+    ///         self.0.get_multiplexed_async_connection().await
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> RedisResult<()> {
+    /// let pool = Pool(Client::open("redis://127.0.0.1:6379")?);
+    /// let store = RedisStore::from_getter(move || {
+    ///     let pool = pool.clone();
+    ///     async move { pool.get().await }
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_getter<F, Fut, C>(getter: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = RedisResult<C>> + Send + 'static,
+        C: ConnectionLike + Send + 'static,
+    {
+        Self::with_source(Arc::new(Getter {
+            getter,
+            _types: PhantomData,
+        }))
+    }
+
+    /// Connects to the Redis at `url` (`redis://[user:password@]host:port[/db]`,
+    /// or `rediss://` when the `redis` crate's TLS features are enabled)
+    /// through a [`ConnectionManager`] that
+    /// reconnects by itself, retrying with a delay of at most a second, so
+    /// requests succeed again within about a second of Redis coming back.
+    ///
+    /// Fails when the URL is invalid or the server cannot be reached now
+    /// (after the manager's retries, a few seconds).
+    ///
+    /// ```no_run
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// let store = RedisStore::from_url(&url).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn from_url(url: &str) -> Result<Self, RedisError> {
+        let client = ::redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_max_delay(Duration::from_secs(1))
+            .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
+            .set_response_timeout(Some(Self::DEFAULT_TIMEOUT));
+        let manager = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self::new(manager))
+    }
+
+    /// Connects to the Redis Cluster that `nodes` belong to (one reachable
+    /// node is enough; the others are discovered), through a
+    /// [`ClusterConnection`](redis::cluster_async::ClusterConnection) that
+    /// follows slot moves and reconnects to nodes by itself. Each session is
+    /// one key, so it lives in one slot on one master.
+    ///
+    /// ```no_run
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// let store = RedisStore::from_cluster_nodes([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn from_cluster_nodes<I>(nodes: I) -> Result<Self, RedisError>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        let client = ClusterClient::builder(nodes)
+            .connection_timeout(Self::DEFAULT_TIMEOUT)
+            .response_timeout(Self::DEFAULT_TIMEOUT)
+            .build()?;
+        let connection = client.get_async_connection().await?;
+        Ok(Self::new(connection))
+    }
+
+    fn with_source(source: Arc<dyn Source>) -> Self {
+        RedisStore {
+            source,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
+        }
+    }
+
+    /// Fails a call that has not finished within `timeout` (getting the
+    /// connection included). Default: [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT).
+    ///
+    /// Every request that uses a session waits up to this long when Redis
+    /// does not answer, so keep it short. The connection's own timeouts
+    /// apply as well: the `redis` crate gives a
+    /// [`ConnectionManager`] a response
+    /// timeout of 500 ms unless its config says otherwise, and
+    /// [`from_url`](Self::from_url) and
+    /// [`from_cluster_nodes`](Self::from_cluster_nodes) set theirs to
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT); to wait longer than those,
+    /// build the connection yourself.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// let store = RedisStore::from_url("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_timeout(Duration::from_millis(250));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Refuses to save an encoded session larger than `bytes`: the save
+    /// fails before anything is sent, so the stored session stays as it was.
+    /// Default: [`DEFAULT_MAX_VALUE_SIZE`](Self::DEFAULT_MAX_VALUE_SIZE),
+    /// which explains the choice.
+    ///
+    /// ```no_run
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// let store = RedisStore::from_url("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_max_value_size(16 * 1024);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// The timeout of each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The largest encoded session a save accepts, in bytes.
+    pub fn max_value_size(&self) -> usize {
+        self.max_value_size
+    }
+
+    /// Sends `cmd` within the timeout and converts its answer.
+    async fn run<T: ::redis::FromRedisValue>(
+        &self,
+        command: &'static str,
+        cmd: Cmd,
+    ) -> Result<T, RedisStoreError> {
+        let timeout = self.timeout;
+        let value = match tokio::time::timeout(timeout, self.source.query(cmd)).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(Failure::Connect(source))) => {
+                return Err(RedisStoreError::Connect { command, source })
+            }
+            Ok(Err(Failure::Command(source))) => {
+                return Err(RedisStoreError::Command { command, source })
+            }
+            Err(_elapsed) => return Err(RedisStoreError::Timeout { command, timeout }),
+        };
+        ::redis::from_redis_value(value).map_err(|e| RedisStoreError::Command {
+            command,
+            source: e.into(),
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("connection", &self.source.describe())
+            .field("timeout", &self.timeout)
+            .field("max_value_size", &self.max_value_size)
+            .finish()
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut cmd = ::redis::cmd("GETEX");
+            cmd.arg(key);
+            expiry_args(&mut cmd, ttl);
+            Ok(self.run("GETEX", cmd).await?)
+        })
+    }
+
+    fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if value.len() > self.max_value_size {
+                return Err(RedisStoreError::ValueTooLarge {
+                    size: value.len(),
+                    max: self.max_value_size,
+                }
+                .into());
+            }
+            let mut cmd = ::redis::cmd("SET");
+            cmd.arg(key).arg(value);
+            expiry_args(&mut cmd, ttl);
+            let _: () = self.run("SET", cmd).await?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut cmd = ::redis::cmd("DEL");
+            cmd.arg(key);
+            let _: () = self.run("DEL", cmd).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Appends `EX seconds`, or `PX milliseconds` (rounded up, at least 1) when
+/// `ttl` is not a whole, non-zero number of seconds.
+fn expiry_args(cmd: &mut Cmd, ttl: Duration) {
+    if ttl.subsec_nanos() == 0 && ttl.as_secs() > 0 {
+        cmd.arg("EX").arg(ttl.as_secs());
+    } else {
+        let millis = ttl.as_nanos().div_ceil(1_000_000).max(1);
+        cmd.arg("PX").arg(u64::try_from(millis).unwrap_or(u64::MAX));
+    }
+}
+
+/// Why a Redis call failed. The [`StoreError`] the store returns has one of
+/// these as its source; find it with
+/// [`Error::source`](std::error::Error::source) and `downcast_ref`.
+///
+/// ```
+/// use sessionkit::store::redis::RedisStoreError;
+/// use sessionkit::StoreError;
+///
+/// fn is_timeout(error: &StoreError) -> bool {
+///     std::error::Error::source(error)
+///         .and_then(|e| e.downcast_ref::<RedisStoreError>())
+///         .is_some_and(|e| matches!(e, RedisStoreError::Timeout { .. }))
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RedisStoreError {
+    /// The connection getter given to [`RedisStore::from_getter`] failed.
+    Connect {
+        /// The command the connection was for.
+        command: &'static str,
+        /// What the getter returned.
+        source: RedisError,
+    },
+    /// The command failed: the connection is down, was refused or dropped,
+    /// or Redis answered with an error.
+    Command {
+        /// The command (`GETEX`, `SET` or `DEL`).
+        command: &'static str,
+        /// What the `redis` crate reported.
+        source: RedisError,
+    },
+    /// No answer within the store's timeout.
+    Timeout {
+        /// The command (`GETEX`, `SET` or `DEL`).
+        command: &'static str,
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+    /// The encoded session is larger than the store's
+    /// [maximum](RedisStore::with_max_value_size); nothing was written.
+    ValueTooLarge {
+        /// The encoded size, in bytes.
+        size: usize,
+        /// The maximum, in bytes.
+        max: usize,
+    },
+}
+
+impl fmt::Display for RedisStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisStoreError::Connect { command, source } => {
+                write!(f, "could not get a connection for {command}: {source}")
+            }
+            RedisStoreError::Command { command, source } => write!(f, "{command} failed: {source}"),
+            RedisStoreError::Timeout { command, timeout } => {
+                write!(f, "{command} got no answer within {timeout:?}")
+            }
+            RedisStoreError::ValueTooLarge { size, max } => write!(
+                f,
+                "the session is {size} bytes encoded, over the limit of {max} bytes; nothing was written"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RedisStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RedisStoreError::Connect { source, .. } | RedisStoreError::Command { source, .. } => {
+                Some(source)
+            }
+            RedisStoreError::Timeout { .. } | RedisStoreError::ValueTooLarge { .. } => None,
+        }
+    }
+}
+
+impl From<RedisStoreError> for StoreError {
+    fn from(error: RedisStoreError) -> Self {
+        StoreError::with_source("Redis", error)
+    }
+}
+
+/// Where a call failed, before the timeout.
+enum Failure {
+    Connect(RedisError),
+    Command(RedisError),
+}
+
+/// Runs one command on some connection: the object-safe core of the store.
+trait Source: Send + Sync + 'static {
+    fn query(&self, cmd: Cmd) -> BoxFuture<'_, Result<Value, Failure>>;
+    fn describe(&self) -> &'static str;
+}
+
+/// A connection cloned for each call.
+struct Shared<C>(C);
+
+impl<C> Source for Shared<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn query(&self, cmd: Cmd) -> BoxFuture<'_, Result<Value, Failure>> {
+        let mut connection = self.0.clone();
+        Box::pin(async move {
+            cmd.query_async(&mut connection)
+                .await
+                .map_err(Failure::Command)
+        })
+    }
+
+    fn describe(&self) -> &'static str {
+        std::any::type_name::<C>()
+    }
+}
+
+/// A function that returns a connection for each call.
+struct Getter<F, Fut, C> {
+    getter: F,
+    _types: PhantomData<fn() -> (Fut, C)>,
+}
+
+impl<F, Fut, C> Source for Getter<F, Fut, C>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = RedisResult<C>> + Send + 'static,
+    C: ConnectionLike + Send + 'static,
+{
+    fn query(&self, cmd: Cmd) -> BoxFuture<'_, Result<Value, Failure>> {
+        let connection = (self.getter)();
+        Box::pin(async move {
+            let mut connection = connection.await.map_err(Failure::Connect)?;
+            cmd.query_async(&mut connection)
+                .await
+                .map_err(Failure::Command)
+        })
+    }
+
+    fn describe(&self) -> &'static str {
+        "connection getter"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cmd: &Cmd) -> Vec<String> {
+        cmd.args_iter()
+            .map(|a| match a {
+                ::redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => "<not simple>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whole_seconds_are_sent_as_ex_and_the_rest_as_px_rounded_up() {
+        for (ttl, want) in [
+            (Duration::from_secs(2_592_000), ["EX", "2592000"]),
+            (Duration::from_secs(3), ["EX", "3"]),
+            (Duration::from_millis(1500), ["PX", "1500"]),
+            (Duration::from_micros(1001), ["PX", "2"]),
+            (Duration::from_nanos(1), ["PX", "1"]),
+            (Duration::ZERO, ["PX", "1"]),
+        ] {
+            let mut cmd = ::redis::cmd("SET");
+            expiry_args(&mut cmd, ttl);
+            assert_eq!(args(&cmd)[1..], want, "{ttl:?}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_failed_and_keep_the_source() {
+        let error: StoreError = RedisStoreError::ValueTooLarge {
+            size: 70_000,
+            max: 65_536,
+        }
+        .into();
+        assert_eq!(
+            error.to_string(),
+            "Redis: the session is 70000 bytes encoded, over the limit of 65536 bytes; nothing was written"
+        );
+        let inner = std::error::Error::source(&error)
+            .and_then(|e| e.downcast_ref::<RedisStoreError>())
+            .expect("RedisStoreError as the source");
+        assert!(matches!(inner, RedisStoreError::ValueTooLarge { .. }));
+
+        let redis_error =
+            RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let error: StoreError = RedisStoreError::Command {
+            command: "GETEX",
+            source: redis_error,
+        }
+        .into();
+        assert!(
+            error.to_string().starts_with("Redis: GETEX failed: "),
+            "{error}"
+        );
+        let chain = std::error::Error::source(&error).and_then(std::error::Error::source);
+        assert!(chain.and_then(|e| e.downcast_ref::<RedisError>()).is_some());
+    }
+}

@@ -1,0 +1,630 @@
+//! The Redis store against real `redis-server` processes: the shared
+//! conformance suite on one server (through a `ConnectionManager` and through
+//! a connection getter) and on a 3-master cluster, plus what is specific to
+//! Redis: the sanic-session format, round trips per request, outage and
+//! recovery, the value size limit, and data planted from outside.
+//!
+//! The servers are started by `support::servers` on free loopback ports and
+//! are gone when this test binary exits.
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sessionkit::redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use sessionkit::redis::cluster::ClusterClient;
+use sessionkit::redis::{cmd, Client};
+use sessionkit::{RedisStore, SessionId};
+
+use support::app::app;
+use support::servers::{free_ports, redis_cli, RedisCluster, RedisServer};
+use support::{capture_logs, serve, Browser, Reply};
+
+/// One server for every test that does not stop it or count its commands.
+static SINGLE: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
+/// One 3-master cluster for every cluster test.
+static CLUSTER: LazyLock<RedisCluster> = LazyLock::new(|| RedisCluster::start(3));
+
+/// Every test is bounded: a store call that hangs fails the test instead.
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+const THIRTY_DAYS: i64 = 2_592_000;
+
+/// A store over a `ConnectionManager` to `url`.
+async fn managed(url: &str) -> RedisStore {
+    let client = Client::open(url).unwrap();
+    RedisStore::new(ConnectionManager::new(client).await.unwrap())
+}
+
+/// A store that opens a connection for each call, as a user's pool would hand one out.
+fn with_getter(url: &str) -> RedisStore {
+    let client = Client::open(url).unwrap();
+    RedisStore::from_getter(move || {
+        let client = client.clone();
+        async move { client.get_multiplexed_async_connection().await }
+    })
+}
+
+/// A plain connection for commands the test sends itself.
+async fn raw(url: &str) -> MultiplexedConnection {
+    Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn get(raw: &mut MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
+    cmd("GET").arg(key).query_async(raw).await.unwrap()
+}
+
+async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
+    cmd("TTL").arg(key).query_async(raw).await.unwrap()
+}
+
+fn assert_ttl_is_expiry(ttl: i64) {
+    assert!(
+        (THIRTY_DAYS - 5..=THIRTY_DAYS).contains(&ttl),
+        "TTL {ttl}, want the session's expiry {THIRTY_DAYS}"
+    );
+}
+
+fn new_id() -> String {
+    SessionId::generate().to_string()
+}
+
+mod single {
+    use super::*;
+    crate::conformance_tests!(|| async { managed(&SINGLE.url()).await });
+}
+
+mod getter {
+    use super::*;
+    crate::conformance_tests!(|| async { with_getter(&SINGLE.url()) });
+}
+
+mod cluster {
+    use super::*;
+    crate::conformance_tests!(|| async {
+        RedisStore::from_cluster_nodes(CLUSTER.urls())
+            .await
+            .unwrap()
+    });
+}
+
+#[tokio::test]
+async fn cluster_spreads_sessions_over_every_master() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let store = RedisStore::from_cluster_nodes(CLUSTER.urls())
+            .await
+            .unwrap();
+        let addr = serve(app(store)).await;
+        let mut ids = BTreeSet::new();
+        for _ in 0..30 {
+            let reply = Browser::new(addr).get("/incr").await;
+            assert_eq!((reply.status, reply.body.as_str()), (200, "1"));
+            ids.insert(reply.cookie_value("session"));
+        }
+        let mut found = BTreeSet::new();
+        for port in CLUSTER.ports() {
+            let dbsize: u64 = redis_cli(port, &["dbsize"]).trim().parse().unwrap();
+            assert!(dbsize > 0, "node {port} is empty");
+            // SCAN on a cluster node lists the keys of that node only.
+            let keys = redis_cli(port, &["--scan", "--pattern", "session:*"]);
+            let here: Vec<&str> = keys
+                .lines()
+                .filter_map(|k| k.strip_prefix("session:"))
+                .filter(|id| ids.contains(*id))
+                .collect();
+            eprintln!(
+                "node {port}: DBSIZE {dbsize}, {} of the 30 sessions",
+                here.len()
+            );
+            assert!(
+                !here.is_empty(),
+                "node {port} holds none of the 30 sessions"
+            );
+            for id in here {
+                assert!(found.insert(id.to_string()), "{id} on two nodes");
+            }
+        }
+        assert_eq!(found, ids, "every session is on exactly one master");
+    })
+    .await
+    .expect("never a hang");
+}
+
+#[tokio::test]
+async fn reads_and_writes_the_sanic_session_format() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut raw = raw(&SINGLE.url()).await;
+        let addr = serve(app(managed(&SINGLE.url()).await)).await;
+        let browser = Browser::new(addr);
+        let id = new_id();
+        let key = format!("session:{id}");
+        let cookie = [format!("session={id}")];
+
+        // Exactly what sanic-session writes: `/` escaped, non-ASCII as \u
+        // escapes, with `SETEX key expiry value`.
+        let sanic = br#"{"n":2,"url":"a\/b","u":"\u00e9\u20ac"}"#;
+        let _: () = cmd("SETEX")
+            .arg(&key)
+            .arg(100)
+            .arg(&sanic[..])
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+
+        // Through a typed session: read, no write, expiry slid to the session's.
+        let reply = browser.get_raw("/get", &cookie).await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "2"));
+        assert_eq!(
+            reply.cookie_value("session"),
+            id,
+            "the sanic session is adopted as is"
+        );
+        assert_eq!(
+            get(&mut raw, &key).await.as_deref(),
+            Some(&sanic[..]),
+            "not rewritten"
+        );
+        assert_ttl_is_expiry(ttl(&mut raw, &key).await);
+
+        // Through the untyped session: every key, decoded.
+        let reply = browser.get_raw("/untyped", &cookie).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            serde_json::from_str::<Value>(&reply.body).unwrap(),
+            json!({"n": 2, "url": "a/b", "u": "é€"})
+        );
+
+        // Written back by sessionkit: a plain JSON parser reads the same
+        // object (the keys the typed session does not know included), with
+        // TTL = expiry.
+        let reply = browser.get_raw("/incr", &cookie).await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "3"));
+        let written = get(&mut raw, &key).await.expect("saved");
+        let parsed: Value = serde_json::from_slice(&written).expect("a JSON document");
+        assert_eq!(parsed, json!({"n": 3, "url": "a/b", "u": "é€"}));
+        assert!(
+            !written.iter().any(u8::is_ascii_whitespace),
+            "compact JSON: {written:?}"
+        );
+        assert_ttl_is_expiry(ttl(&mut raw, &key).await);
+
+        // A session sessionkit creates is stored the way sanic-session stores one.
+        let mut fresh = Browser::new(addr);
+        let id = fresh.get("/incr").await.cookie_value("session");
+        let key = format!("session:{id}");
+        assert_eq!(
+            get(&mut raw, &key).await.as_deref(),
+            Some(&br#"{"n":1}"#[..])
+        );
+        assert_ttl_is_expiry(ttl(&mut raw, &key).await);
+    })
+    .await
+    .expect("never a hang");
+}
+
+#[tokio::test]
+async fn garbage_set_from_outside_gives_a_fresh_session() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut raw = raw(&SINGLE.url()).await;
+        let addr = serve(app(managed(&SINGLE.url()).await)).await;
+        let browser = Browser::new(addr);
+        for payload in ["not json", "[1,2]", "\"str\"", "123", "null", ""] {
+            let planted = new_id();
+            let key = format!("session:{planted}");
+            let _: () = cmd("SET")
+                .arg(&key)
+                .arg(payload)
+                .arg("EX")
+                .arg(60)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            let cookie = [format!("session={planted}")];
+
+            let reply = browser.get_raw("/get", &cookie).await;
+            assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (200, "0"),
+                "{payload:?}"
+            );
+            assert!(
+                reply.set_cookies.is_empty(),
+                "{payload:?}: nothing to store"
+            );
+
+            let (reply, logs) = capture_logs(browser.get_raw("/incr", &cookie)).await;
+            assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (200, "1"),
+                "{payload:?}"
+            );
+            let issued = reply.cookie_value("session");
+            assert_ne!(issued, planted, "{payload:?}: a new id");
+            assert!(logs.contains("WARN"), "{payload:?}: a warning: {logs}");
+            assert_eq!(
+                get(&mut raw, &format!("session:{issued}")).await.as_deref(),
+                Some(&br#"{"n":1}"#[..])
+            );
+        }
+    })
+    .await
+    .expect("never a hang");
+}
+
+#[tokio::test]
+async fn key_of_another_redis_type_is_a_store_error() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut raw = raw(&SINGLE.url()).await;
+        let addr = serve(app(managed(&SINGLE.url()).await)).await;
+        let id = new_id();
+        let key = format!("session:{id}");
+        let _: () = cmd("HSET")
+            .arg(&key)
+            .arg("n")
+            .arg(1)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let _: () = cmd("EXPIRE")
+            .arg(&key)
+            .arg(60)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let (reply, logs) =
+            capture_logs(Browser::new(addr).get_raw("/get", &[format!("session={id}")])).await;
+        assert_eq!(reply.status, 503);
+        assert!(
+            logs.contains("GETEX failed") && logs.contains("WRONGTYPE"),
+            "{logs}"
+        );
+    })
+    .await
+    .expect("never a hang");
+}
+
+/// `INFO commandstats` as command → calls, without the commands the test
+/// itself sends to read and reset them.
+async fn commandstats(raw: &mut MultiplexedConnection) -> BTreeMap<String, u64> {
+    let info: String = cmd("INFO")
+        .arg("commandstats")
+        .query_async(raw)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .filter(|(name, _)| name != "info" && !name.starts_with("config|"))
+        .collect()
+}
+
+/// The commands Redis executed while `browser` made one request.
+async fn request_commands(
+    raw: &mut MultiplexedConnection,
+    browser: &mut Browser,
+    path: &str,
+) -> (Reply, BTreeMap<String, u64>) {
+    let _: () = cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(raw)
+        .await
+        .unwrap();
+    let reply = browser.get(path).await;
+    (reply, commandstats(raw).await)
+}
+
+/// Commands and how many times each ran.
+type Commands<'a> = &'a [(&'a str, u64)];
+
+fn commands(list: Commands<'_>) -> BTreeMap<String, u64> {
+    list.iter().map(|(c, n)| (c.to_string(), *n)).collect()
+}
+
+#[tokio::test]
+async fn one_round_trip_per_store_call() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // Its own server: the shared one counts the other tests' commands too.
+        let redis = RedisServer::start();
+        let mut raw = raw(&redis.url()).await;
+        let addr = serve(app(managed(&redis.url()).await)).await;
+        let mut browser = Browser::new(addr);
+        let steps: [(&str, &str, Commands<'_>); 10] = [
+            ("new visitor", "/incr", &[("set", 1)]),
+            ("read-only", "/get", &[("getex", 1)]),
+            ("read-write", "/incr", &[("getex", 1), ("set", 1)]),
+            (
+                "cycle_id",
+                "/login/ada",
+                &[("getex", 1), ("set", 1), ("del", 1)],
+            ),
+            ("became empty", "/zero", &[("getex", 1), ("del", 1)]),
+            ("new visitor", "/incr", &[("set", 1)]),
+            ("destroy", "/clear", &[("getex", 1), ("del", 1)]),
+            ("no session used", "/none", &[]),
+            ("no cookie, read-only", "/get", &[]),
+            ("ill-formed cookie", "/get", &[]),
+        ];
+        for (what, path, want) in steps {
+            if what == "ill-formed cookie" {
+                browser.jar.insert("session".into(), "not-an-id".into());
+            }
+            let (reply, got) = request_commands(&mut raw, &mut browser, path).await;
+            assert_eq!(reply.status, 200, "{what}");
+            eprintln!("{what:<22} GET {path:<11} -> {got:?}");
+            assert_eq!(got, commands(want), "{what}: GET {path}");
+        }
+    })
+    .await
+    .expect("never a hang");
+}
+
+#[tokio::test]
+async fn value_over_the_limit_is_refused_before_any_write() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let redis = RedisServer::start();
+        let mut raw = raw(&redis.url()).await;
+        let store = managed(&redis.url()).await.with_max_value_size(1024);
+        assert_eq!(store.max_value_size(), 1024);
+        let addr = serve(app(store)).await;
+        let mut browser = Browser::new(addr);
+        let id = browser.get("/incr").await.cookie_value("session");
+        let key = format!("session:{id}");
+        let big = "x".repeat(2000);
+
+        // An existing session grows too large: 503, the stored one untouched.
+        let _: () = cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let (reply, logs) = capture_logs(browser.get(&format!("/untyped/set/big/{big}"))).await;
+        assert_eq!(reply.status, 503);
+        assert!(logs.contains("over the limit of 1024 bytes"), "{logs}");
+        assert_eq!(
+            commandstats(&mut raw).await,
+            commands(&[("getex", 1)]),
+            "no write sent"
+        );
+        assert_eq!(
+            get(&mut raw, &key).await.as_deref(),
+            Some(&br#"{"n":1}"#[..])
+        );
+
+        // A new visitor's first session is too large: 503, no cookie, nothing stored.
+        let (reply, _) =
+            capture_logs(Browser::new(addr).get(&format!("/untyped/set/big/{big}"))).await;
+        assert_eq!(reply.status, 503);
+        assert!(!reply.sets("session"), "{reply:?}");
+        let dbsize: u64 = cmd("DBSIZE").query_async(&mut raw).await.unwrap();
+        assert_eq!(dbsize, 1, "only the first session is stored");
+
+        // Just under the limit is fine.
+        let reply = browser
+            .get(&format!("/untyped/set/big/{}", "x".repeat(900)))
+            .await;
+        assert_eq!(reply.status, 200);
+    })
+    .await
+    .expect("never a hang");
+}
+
+/// Polls `path` with a fresh browser until it answers 200; returns how long that took.
+async fn until_ok(addr: SocketAddr, path: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let reply = Browser::new(addr).get(path).await;
+        if reply.status == 200 {
+            return started.elapsed();
+        }
+        assert_eq!(reply.status, 503, "{reply:?}");
+        assert!(started.elapsed() < Duration::from_secs(30), "no recovery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn outage_gives_503_and_the_same_app_recovers() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // Its own server, since the test stops it.
+        let mut redis = RedisServer::start();
+        let managed = RedisStore::from_url(&redis.url())
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_millis(500));
+        assert_eq!(managed.timeout(), Duration::from_millis(500));
+        let managed = serve(app(managed)).await;
+        let getter = serve(app(
+            with_getter(&redis.url()).with_timeout(Duration::from_millis(500))
+        ))
+        .await;
+        let mut browsers = [Browser::new(managed), Browser::new(getter)];
+        for browser in &mut browsers {
+            assert_eq!(browser.get("/incr").await.body, "1");
+        }
+
+        // Frozen: the connection stays open and nothing answers: the timeout.
+        redis.server.pause();
+        for browser in &mut browsers {
+            let started = Instant::now();
+            let (reply, logs) = capture_logs(browser.get("/get")).await;
+            eprintln!("paused: 503 after {:?}", started.elapsed());
+            assert_eq!(reply.status, 503, "{reply:?}");
+            assert!(reply.set_cookies.is_empty(), "{reply:?}");
+            assert!(logs.contains("GETEX got no answer within 500ms"), "{logs}");
+        }
+        redis.server.resume();
+        for browser in &mut browsers {
+            assert_eq!(
+                browser.get("/incr").await.body,
+                "2",
+                "answers again once resumed"
+            );
+        }
+
+        // Down: killed like a crash.
+        redis.server.kill();
+        let failures = [
+            // The manager reports the dropped connection, then times out
+            // waiting for its reconnection.
+            &[
+                "session store error for `session`: Redis: GETEX failed",
+                "no answer within 500ms",
+            ][..],
+            // The getter cannot connect.
+            &["session store error for `session`: Redis: could not get a connection for GETEX"],
+        ];
+        for ((browser, addr), failures) in browsers.iter_mut().zip([managed, getter]).zip(failures)
+        {
+            for path in ["/get", "/incr"] {
+                let started = Instant::now();
+                let (reply, logs) = capture_logs(browser.get(path)).await;
+                eprintln!("down: {path} 503 after {:?}", started.elapsed());
+                assert_eq!(reply.status, 503, "{path}: {reply:?}");
+                assert!(logs.contains("ERROR"), "{logs}");
+                assert!(failures.iter().any(|f| logs.contains(f)), "{logs}");
+            }
+            // A new visitor's write fails too: never a 200 that dropped it.
+            let reply = Browser::new(addr).get("/incr").await;
+            assert_eq!(reply.status, 503, "{reply:?}");
+            assert!(reply.set_cookies.is_empty(), "{reply:?}");
+            // Routes without a session do not notice.
+            assert_eq!(Browser::new(addr).get("/none").await.status, 200);
+        }
+
+        // Back on the same port: the same apps recover by themselves.
+        redis.server.restart();
+        for (browser, addr) in browsers.iter_mut().zip([managed, getter]) {
+            let took = until_ok(addr, "/incr").await;
+            eprintln!("recovered after {took:?}");
+            // The restarted server has no data (no persistence): a fresh session.
+            let reply = browser.get("/incr").await;
+            assert_eq!((reply.status, reply.body.as_str()), (200, "1"));
+            assert_eq!(browser.get("/incr").await.body, "2");
+        }
+    })
+    .await
+    .expect("never a hang");
+}
+
+/// The example binary, when `cargo test` built it (it builds the examples
+/// unless told to build only some targets).
+fn example_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join(format!("redis{}", std::env::consts::EXE_SUFFIX));
+    path.exists().then_some(path)
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the example with `env` and drives it over HTTP, checking the
+/// stored key through `conn`.
+async fn example_serves(env: (&str, String), mut conn: impl ConnectionLike) {
+    let Some(binary) = example_binary() else {
+        eprintln!("examples/redis.rs not built (only some targets were); `cargo test --all-features` checks it");
+        return;
+    };
+    let port = free_ports(1)[0];
+    let mut child = Command::new(binary)
+        .env_remove("REDIS_URL")
+        .env_remove("REDIS_CLUSTER")
+        .env(env.0, &env.1)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    // Read every line it prints (a closed pipe would fail its next print).
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let first = tokio::task::spawn_blocking(move || printed.recv_timeout(Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .expect("the example prints where it listens");
+    assert!(
+        first.contains(&format!("http://127.0.0.1:{port}")),
+        "{first}"
+    );
+    let want = if env.0 == "REDIS_CLUSTER" {
+        "Redis Cluster"
+    } else {
+        "Redis at"
+    };
+    assert!(first.contains(want), "{first}");
+
+    let mut browser = Browser::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(browser.get("/get").await.body, "0\n");
+    assert_eq!(browser.get("/incr").await.body, "1\n");
+    assert_eq!(browser.get("/incr").await.body, "2\n");
+    assert_eq!(browser.get("/get").await.body, "2\n");
+    let key = format!("session:{}", browser.jar["session"]);
+    let stored: Option<String> = cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+    assert_eq!(stored.as_deref(), Some(r#"{"n":2}"#));
+    assert_eq!(browser.get("/clear").await.body, "cleared\n");
+    assert!(browser.jar.is_empty(), "cookie expired");
+    let stored: Option<String> = cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+    assert_eq!(stored, None);
+    drop(running);
+}
+
+#[tokio::test]
+async fn example_serves_from_redis_url() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let conn = raw(&SINGLE.url()).await;
+        example_serves(("REDIS_URL", SINGLE.url()), conn).await;
+    })
+    .await
+    .expect("never a hang");
+}
+
+#[tokio::test]
+async fn example_serves_from_redis_cluster() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let nodes: Vec<String> = CLUSTER
+            .ports()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let client = ClusterClient::new(CLUSTER.urls()).unwrap();
+        let conn = client.get_async_connection().await.unwrap();
+        example_serves(("REDIS_CLUSTER", nodes.join(",")), conn).await;
+    })
+    .await
+    .expect("never a hang");
+}
