@@ -36,6 +36,7 @@
 //! |---|---|---|
 //! | `memory` | yes | [`store::memory::MemoryStore`], no server needed |
 //! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
+//! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::redis`) |
 //!
 //! # Lifecycle
 //!
@@ -95,10 +96,10 @@ pub use session::Session;
 #[cfg(feature = "axum")]
 pub use untyped::UntypedSession;
 
-#[cfg(feature = "memory")]
-pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis;
+#[cfg(feature = "memory")]
+pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
 
