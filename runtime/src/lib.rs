@@ -36,6 +36,7 @@
 //! |---|---|---|
 //! | `memory` | yes | [`store::memory::MemoryStore`], no server needed |
 //! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
+//! | `memcache` | no | `store::memcache::MemcacheStore`: memcached, pooled, several servers (ketama), acknowledged writes |
 //! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::redis`) |
 //!
 //! # Lifecycle
@@ -98,6 +99,8 @@ pub use untyped::UntypedSession;
 
 #[cfg(feature = "redis")]
 pub use redis;
+#[cfg(feature = "memcache")]
+pub use store::memcache::MemcacheStore;
 #[cfg(feature = "memory")]
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]

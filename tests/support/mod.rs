@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod conformance;
+pub mod memcached;
 pub mod servers;
 
 use std::collections::BTreeMap;

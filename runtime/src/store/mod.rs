@@ -36,6 +36,8 @@ use std::time::Duration;
 
 pub use crate::error::StoreError;
 
+#[cfg(feature = "memcache")]
+pub mod memcache;
 #[cfg(feature = "memory")]
 pub mod memory;
 #[cfg(feature = "redis")]

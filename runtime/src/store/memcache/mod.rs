@@ -1,0 +1,464 @@
+//! [`MemcacheStore`]: sessions in one or more memcached servers, readable
+//! by sanic-session.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use sessionkit::{MemcacheStore, SessionLayer};
+//!
+//! # fn main() -> Result<(), sessionkit::store::memcache::MemcacheStoreError> {
+//! let store = MemcacheStore::new(["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"])?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(SessionLayer::new(store));
+//! # Ok(()) }
+//! ```
+//!
+//! # Commands
+//!
+//! Each store call is one command to one server, so one round trip, and
+//! each waits for the server's answer:
+//!
+//! | call | command | success |
+//! |---|---|---|
+//! | `load` | `gat <exptime> <key>` (reads and slides the expiry in one trip) | `VALUE …` / `END` (missing) |
+//! | `save` | `set <key> 0 <exptime> <bytes>` and the value | `STORED` |
+//! | `delete` | `delete <key>` | `DELETED` / `NOT_FOUND` |
+//!
+//! `gat` needs memcached 1.5.3 or later; a new connection asks the server's
+//! `version` once and refuses an older server with a clear error.
+//!
+//! # Format (compatible with sanic-session)
+//!
+//! Keys are `prefix + id`, values the session's compact JSON object, flags
+//! 0: what sanic-session's memcached interface writes, so a sessionkit
+//! service and a sanic-session service sharing a memcached and a prefix read
+//! each other's sessions. Values written by others are accepted with any
+//! flags.
+//!
+//! # Expiry
+//!
+//! memcached reads an exptime above 30 days (2,592,000 s) as an absolute
+//! Unix time, so a longer expiry is sent as now + expiry (sanic-session
+//! instead turns it into 0, "never expires"). memcached's clock ticks once a
+//! second, so an item given exptime `n` lives between `n − 1` and `n`
+//! seconds; the store sends the expiry rounded up plus one second, so a
+//! session lives at least its expiry and at most one second longer.
+//!
+//! # Keys
+//!
+//! memcached's text protocol ends a key at a space and a command at `\r\n`,
+//! so a key holding one could smuggle a command. The layer only builds keys
+//! from ids it has validated (32 lowercase hex characters), and the store
+//! checks every key again before any I/O: 1 to 250 printable ASCII
+//! characters, no space or control character, or the call fails with
+//! [`MemcacheStoreError::InvalidKey`] and nothing is sent.
+//!
+//! # Several servers
+//!
+//! A key always goes to the same server, chosen by ketama consistent
+//! hashing over the servers' `host:port` names (libketama's points: 160 per
+//! server from MD5), so adding a fourth server to three moves about a
+//! quarter of the sessions and removing one moves only that server's.
+//! [`MemcacheStore::server_for`] tells which server holds a key. When a
+//! server is down, the sessions it holds fail (the layer answers 503) while
+//! the others keep working; keys are not moved to another server, since that
+//! would log users out of one session and back into an old copy later.
+//!
+//! # Connections and failures
+//!
+//! Each server has its own pool of connections (deadpool), opened on first
+//! use and reused across requests. Every call is bounded by a timeout
+//! ([`MemcacheStore::DEFAULT_TIMEOUT`], set with
+//! [`MemcacheStore::with_timeout`]) covering the wait for a pooled
+//! connection, connecting, and the command's answer. A connection that saw
+//! an error, a timeout or an error reply, or whose command was cancelled
+//! midway, is closed and never reused, so a late answer can never be read as
+//! the answer to another command; an idle connection the server has closed
+//! (memcached restarted) is noticed when it is taken from the pool, without
+//! a round trip, and replaced. So once a server is back, requests succeed
+//! again without rebuilding the store.
+//!
+//! A failure becomes a [`StoreError`](crate::StoreError) whose source is a
+//! [`MemcacheStoreError`], and the layer answers with its error policy
+//! (`503 Service Unavailable` by default, and a log line). That includes
+//! memcached refusing a write: a session over the server's item size limit
+//! (`-I`, 1 MB by default) gets `SERVER_ERROR object too large for cache`,
+//! and memcached then also drops the value the key held before. A `set` or
+//! `delete` that timed out may still have been applied; the response reports
+//! the failure either way, never a success that was not acknowledged.
+//!
+//! # Why these crates
+//!
+//! * **deadpool** (`managed`, no runtime feature) for the pools: small (its
+//!   only dependencies are tokio's `sync` and `deadpool-runtime`), no
+//!   background task, so a store can be built outside a runtime, and its
+//!   `recycle` hook is where a connection is checked before reuse. bb8
+//!   would also do, but spawns a reaper task into the runtime that builds
+//!   the pool, and checks connections on checkout with a round trip by
+//!   default.
+//! * **md-5** (RustCrypto) under a small ketama ring written here: the
+//!   ketama crates available are pre-releases or use another point scheme.
+//! * **memcache-async** for the `version` handshake; its `set` and `delete`
+//!   are fire-and-forget and it has no `gat`, so those three commands are
+//!   framed by this module.
+
+mod connection;
+mod error;
+mod ring;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use deadpool::managed::{Object, Pool, PoolError, QueueMode};
+
+use self::connection::Manager;
+use self::error::escaped;
+pub use self::error::MemcacheStoreError;
+use self::ring::Ring;
+use super::{SessionStore, StoreFuture};
+
+/// memcached's longest relative exptime; a larger one is a Unix time.
+const RELATIVE_EXPTIME_MAX: u64 = 60 * 60 * 24 * 30;
+
+/// memcached's longest key, in bytes.
+const KEY_MAX: usize = 250;
+
+/// A session store in one or more memcached servers.
+///
+/// Cloning is cheap; clones share the connection pools. Building one does
+/// not connect: each server's first connection is opened by the first
+/// request that needs it. See the [module docs](self) for the commands it
+/// sends, how keys are spread over servers, and how it fails.
+#[derive(Clone)]
+pub struct MemcacheStore {
+    nodes: Arc<[Node]>,
+    ring: Arc<Ring>,
+    timeout: Duration,
+}
+
+/// One server and its pool.
+struct Node {
+    server: Arc<str>,
+    pool: Pool<Manager>,
+}
+
+impl MemcacheStore {
+    /// How long a store call may take by default: 1 second.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// How many connections each server's pool keeps at most by default.
+    pub const DEFAULT_POOL_SIZE: usize = 16;
+
+    /// A store over `servers`, each `host:port` (a name, an IPv4 address, or
+    /// an IPv6 address in brackets), or a [`SocketAddr`](std::net::SocketAddr).
+    ///
+    /// The order does not matter for which server holds a key; the names
+    /// do, so give every instance of a service the same names. Names are
+    /// resolved when connecting, so a server that moves is found again.
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use sessionkit::MemcacheStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let one = MemcacheStore::new(["127.0.0.1:11211"])?;
+    /// let from_env = MemcacheStore::new(
+    ///     std::env::var("MEMCACHED_SERVERS")?.split(','),
+    /// )?;
+    /// let addr: SocketAddr = "[::1]:11211".parse()?;
+    /// let by_address = MemcacheStore::new([addr])?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`MemcacheStoreError::InvalidServer`] when the list is empty, names
+    /// a server twice, or has an entry that is not `host:port`.
+    pub fn new<I>(servers: I) -> Result<Self, MemcacheStoreError>
+    where
+        I: IntoIterator,
+        I::Item: ToString,
+    {
+        let mut names: Vec<String> = Vec::new();
+        for server in servers {
+            let server = server.to_string().trim().to_string();
+            check_server(&server)?;
+            if names.contains(&server) {
+                return Err(MemcacheStoreError::InvalidServer {
+                    server,
+                    reason: "listed twice",
+                });
+            }
+            names.push(server);
+        }
+        if names.is_empty() {
+            return Err(MemcacheStoreError::InvalidServer {
+                server: String::new(),
+                reason: "no server given; pass at least one `host:port`",
+            });
+        }
+        let ring = Arc::new(Ring::new(&names));
+        let nodes = names
+            .into_iter()
+            .map(|name| {
+                let server: Arc<str> = name.into();
+                let manager = Manager {
+                    server: server.clone(),
+                };
+                let pool = Pool::builder(manager)
+                    .max_size(Self::DEFAULT_POOL_SIZE)
+                    // The most recently used connection is the likeliest
+                    // to be alive; the others can idle.
+                    .queue_mode(QueueMode::Lifo)
+                    .build()
+                    .expect("a pool without timeouts needs no runtime");
+                Node { server, pool }
+            })
+            .collect();
+        Ok(MemcacheStore {
+            nodes,
+            ring,
+            timeout: Self::DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Bounds each store call (waiting for a pooled connection, connecting,
+    /// sending the command and reading its answer) to `timeout`. Default:
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT).
+    ///
+    /// A call that runs out of time fails (a 503 from the layer by default)
+    /// rather than hold the request while a server is unreachable or stuck.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use sessionkit::MemcacheStore;
+    ///
+    /// # fn main() -> Result<(), sessionkit::store::memcache::MemcacheStoreError> {
+    /// let store = MemcacheStore::new(["127.0.0.1:11211"])?
+    ///     .with_timeout(Duration::from_millis(250));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Keeps at most `connections` connections to each server (at least 1).
+    /// Default: [`DEFAULT_POOL_SIZE`](Self::DEFAULT_POOL_SIZE). A request
+    /// that finds them all busy waits for one, within the timeout.
+    ///
+    /// Applies to every clone of this store.
+    ///
+    /// ```no_run
+    /// use sessionkit::MemcacheStore;
+    ///
+    /// # fn main() -> Result<(), sessionkit::store::memcache::MemcacheStoreError> {
+    /// let store = MemcacheStore::new(["127.0.0.1:11211"])?.with_pool_size(64);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_pool_size(self, connections: usize) -> Self {
+        for node in self.nodes.iter() {
+            node.pool.resize(connections.max(1));
+        }
+        self
+    }
+
+    /// The timeout of each store call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The most connections each server's pool keeps.
+    pub fn pool_size(&self) -> usize {
+        self.nodes[0].pool.status().max_size
+    }
+
+    /// The servers, `host:port`, in the order given.
+    pub fn servers(&self) -> impl Iterator<Item = &str> + '_ {
+        self.nodes.iter().map(|node| &*node.server)
+    }
+
+    /// The server (`host:port`, as given) that holds `key`, for example
+    /// `"session:" + id`, to find a session when debugging.
+    ///
+    /// ```no_run
+    /// use sessionkit::MemcacheStore;
+    ///
+    /// # fn main() -> Result<(), sessionkit::store::memcache::MemcacheStoreError> {
+    /// let store = MemcacheStore::new(["10.0.0.1:11211", "10.0.0.2:11211"])?;
+    /// println!("{}", store.server_for("session:9ca69ea696434e99beff2880eb95116a"));
+    /// # Ok(()) }
+    /// ```
+    pub fn server_for(&self, key: &str) -> &str {
+        &self.nodes[self.ring.server_for(key.as_bytes())].server
+    }
+
+    /// A pooled connection to the server that holds `key`, taken within
+    /// the timeout, and the [`Call`] that settles the command sent on it.
+    async fn checkout(
+        &self,
+        key: &str,
+        command: &'static str,
+    ) -> Result<(Object<Manager>, Call<'_>), MemcacheStoreError> {
+        check_key(key)?;
+        let call = Call {
+            node: &self.nodes[self.ring.server_for(key.as_bytes())],
+            command,
+            deadline: tokio::time::Instant::now() + self.timeout,
+            timeout: self.timeout,
+        };
+        match tokio::time::timeout_at(call.deadline, call.node.pool.get()).await {
+            Ok(Ok(connection)) => Ok((connection, call)),
+            Ok(Err(PoolError::Backend(error))) => Err(error),
+            Ok(Err(error)) => Err(MemcacheStoreError::Protocol {
+                server: call.node.server.to_string(),
+                command,
+                detail: format!("connection pool: {error}"),
+            }),
+            Err(_elapsed) => Err(call.timed_out()),
+        }
+    }
+}
+
+/// One store call under way: its server, command and deadline.
+struct Call<'s> {
+    node: &'s Node,
+    command: &'static str,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl Call<'_> {
+    /// The outcome of the command, given what running it until the
+    /// deadline gave. A connection whose command failed or ran out of time
+    /// is closed, never pooled again.
+    fn settle<T>(
+        self,
+        connection: Object<Manager>,
+        outcome: Result<Result<T, MemcacheStoreError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, MemcacheStoreError> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                drop(Object::take(connection));
+                Err(error)
+            }
+            Err(_elapsed) => {
+                drop(Object::take(connection));
+                Err(self.timed_out())
+            }
+        }
+    }
+
+    fn timed_out(&self) -> MemcacheStoreError {
+        MemcacheStoreError::Timeout {
+            server: self.node.server.to_string(),
+            command: self.command,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl fmt::Debug for MemcacheStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemcacheStore")
+            .field("servers", &self.servers().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("pool_size", &self.pool_size())
+            .finish()
+    }
+}
+
+impl SessionStore for MemcacheStore {
+    fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let exptime = exptime(ttl, SystemTime::now());
+            let (mut connection, call) = self.checkout(key, "gat").await?;
+            let outcome =
+                tokio::time::timeout_at(call.deadline, connection.gat(key, exptime)).await;
+            Ok(call.settle(connection, outcome)?)
+        })
+    }
+
+    fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let exptime = exptime(ttl, SystemTime::now());
+            let (mut connection, call) = self.checkout(key, "set").await?;
+            let outcome =
+                tokio::time::timeout_at(call.deadline, connection.set(key, value, exptime)).await;
+            Ok(call.settle(connection, outcome)?)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let (mut connection, call) = self.checkout(key, "delete").await?;
+            let outcome = tokio::time::timeout_at(call.deadline, connection.delete(key)).await;
+            Ok(call.settle(connection, outcome)?)
+        })
+    }
+}
+
+/// memcached's exptime for a time to live of `ttl` from `now`: whole
+/// seconds rounded up, plus one for memcached's one-second clock, and a
+/// Unix time when that is over 30 days (capped at 2038-01-19, the largest
+/// exptime memcached parses).
+fn exptime(ttl: Duration, now: SystemTime) -> u32 {
+    let secs = ttl
+        .as_secs()
+        .saturating_add(u64::from(ttl.subsec_nanos() > 0))
+        .saturating_add(1);
+    let exptime = if secs <= RELATIVE_EXPTIME_MAX {
+        secs
+    } else {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        now.saturating_add(secs)
+    };
+    exptime.min(i32::MAX as u64) as u32
+}
+
+/// Refuses a key memcached's text protocol cannot carry as one key.
+fn check_key(key: &str) -> Result<(), MemcacheStoreError> {
+    let reason = if key.is_empty() {
+        "it is empty"
+    } else if key.len() > KEY_MAX {
+        "it is longer than 250 bytes"
+    } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        "it holds a space, a control character or a non-ASCII character"
+    } else {
+        return Ok(());
+    };
+    Err(MemcacheStoreError::InvalidKey {
+        key: escaped(key.as_bytes(), 80),
+        reason,
+    })
+}
+
+/// Refuses a server that is not `host:port`.
+fn check_server(server: &str) -> Result<(), MemcacheStoreError> {
+    let invalid = |reason| MemcacheStoreError::InvalidServer {
+        server: server.to_string(),
+        reason,
+    };
+    let (host, port) = server
+        .rsplit_once(':')
+        .ok_or_else(|| invalid("expected `host:port`, e.g. `127.0.0.1:11211`"))?;
+    if host.is_empty() {
+        return Err(invalid("the host is empty"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(invalid(
+            "write an IPv6 address in brackets, e.g. `[::1]:11211`",
+        ));
+    }
+    if host.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err(invalid("the host holds a space or a control character"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(invalid("the port is not a number from 1 to 65535")),
+    }
+}
