@@ -1,16 +1,20 @@
 //! The session cookie: reading the id from `Cookie`, writing `Set-Cookie`.
 //!
-//! Formatting is the `cookie` crate's. Attributes follow sanic-session
+//! The header is built directly into one buffer (the unit tests check it
+//! with the `cookie` crate's parser), and the `Expires` date is formatted at
+//! most once a second per thread. Attributes follow sanic-session
 //! (`Path=/`, `Max-Age`, `Expires` in UTC, `HttpOnly`, `SameSite=Lax|Strict|None`),
 //! and the delete-cookie carries the same Path/Domain/Secure/SameSite as the
 //! set-cookie, so a browser really drops it.
 
-use cookie::time::{Duration as CookieDuration, OffsetDateTime};
-use cookie::{Cookie, Expiration};
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use crate::{SameSite, SessionConfig, SessionId};
+use crate::{SessionConfig, SessionId};
 
 /// The session id a request presents for `name`.
 ///
@@ -33,51 +37,88 @@ pub(crate) fn session_id_from(headers: &HeaderMap, name: &str) -> Option<Session
         .next()
 }
 
-fn base(config: &SessionConfig, value: String) -> Cookie<'static> {
-    let mut cookie = Cookie::new(config.cookie_name().to_owned(), value);
-    cookie.set_path("/");
+/// Appends the attributes every session cookie carries, set or delete.
+fn push_common(out: &mut String, config: &SessionConfig) {
+    out.push_str("; Path=/");
     if let Some(domain) = config.domain() {
-        cookie.set_domain(domain.to_owned());
+        out.push_str("; Domain=");
+        out.push_str(domain);
     }
-    cookie.set_http_only(config.httponly());
-    cookie.set_secure(config.secure());
-    if let Some(same_site) = config.samesite() {
-        cookie.set_same_site(match same_site {
-            SameSite::Lax => cookie::SameSite::Lax,
-            SameSite::Strict => cookie::SameSite::Strict,
-            SameSite::None => cookie::SameSite::None,
-        });
-    }
-    cookie
 }
 
-fn header(cookie: &Cookie<'_>) -> HeaderValue {
-    HeaderValue::try_from(cookie.to_string())
+fn push_flags(out: &mut String, config: &SessionConfig) {
+    if config.httponly() {
+        out.push_str("; HttpOnly");
+    }
+    if config.secure() {
+        out.push_str("; Secure");
+    }
+    if let Some(same_site) = config.samesite() {
+        out.push_str("; SameSite=");
+        out.push_str(same_site.as_attribute());
+    }
+}
+
+fn header(value: String) -> HeaderValue {
+    HeaderValue::try_from(value)
         .expect("cookie names, ids and validated attributes are visible ASCII")
 }
 
 /// `Set-Cookie` giving the browser `id`; `Max-Age`/`Expires` unless `sessioncookie`.
 pub(crate) fn set_cookie(config: &SessionConfig, id: &SessionId) -> HeaderValue {
-    let mut cookie = base(config, id.as_str().to_owned());
+    let mut out = String::with_capacity(160);
+    out.push_str(config.cookie_name());
+    out.push('=');
+    out.push_str(id.as_str());
+    push_common(&mut out, config);
     if !config.sessioncookie() {
-        let max_age = CookieDuration::seconds(config.expiry_secs() as i64);
-        cookie.set_max_age(max_age);
-        cookie.set_expires(Expiration::DateTime(OffsetDateTime::now_utc() + max_age));
+        let _ = write!(out, "; Max-Age={}", config.expiry_secs());
+        out.push_str("; Expires=");
+        push_expires(&mut out, config.expiry_secs());
     }
-    header(&cookie)
+    push_flags(&mut out, config);
+    header(out)
 }
 
 /// `Set-Cookie` that makes the browser drop the session cookie.
 pub(crate) fn delete_cookie(config: &SessionConfig) -> HeaderValue {
-    let mut cookie = base(config, String::new());
-    cookie.set_max_age(CookieDuration::ZERO);
-    cookie.set_expires(Expiration::DateTime(OffsetDateTime::UNIX_EPOCH));
-    header(&cookie)
+    let mut out = String::with_capacity(160);
+    out.push_str(config.cookie_name());
+    out.push('=');
+    push_common(&mut out, config);
+    out.push_str("; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    push_flags(&mut out, config);
+    header(out)
+}
+
+thread_local! {
+    /// The last `Expires` value formatted on this thread: (second, expiry, text).
+    /// Dates change once a second, so most responses reuse it.
+    static EXPIRES: RefCell<(u64, u64, String)> = const { RefCell::new((u64::MAX, 0, String::new())) };
+}
+
+/// Appends the HTTP date `expiry_secs` from now, in UTC (IMF-fixdate).
+fn push_expires(out: &mut String, expiry_secs: u64) {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    EXPIRES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != second || cache.1 != expiry_secs {
+            let at = UNIX_EPOCH + Duration::from_secs(second + expiry_secs);
+            *cache = (second, expiry_secs, httpdate::fmt_http_date(at));
+        }
+        out.push_str(&cache.2);
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SameSite;
+    use cookie::time::{Duration as CookieDuration, OffsetDateTime};
+    use cookie::Cookie;
 
     const ID: &str = "9ca69ea696434e99beff2880eb95116a";
     const ID2: &str = "0123456789abcdef0123456789abcdef";
@@ -146,5 +187,67 @@ mod tests {
         ] {
             assert!(s.contains(part), "{s} lacks {part}");
         }
+    }
+
+    fn full_config(sessioncookie: bool) -> SessionConfig {
+        SessionConfig::__from_macro(
+            "sid",
+            Some("example.com"),
+            3600,
+            true,
+            true,
+            Some(SameSite::Lax),
+            "p:",
+            sessioncookie,
+            "s",
+        )
+    }
+
+    /// What we write parses, with the `cookie` crate, to what the config says.
+    #[test]
+    fn set_cookie_parses_to_the_configured_attributes() {
+        let id = SessionId::parse(ID).unwrap();
+        let header = set_cookie(&full_config(false), &id);
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("sid", ID));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.domain(), Some("example.com"));
+        assert_eq!(parsed.max_age(), Some(CookieDuration::seconds(3600)));
+        let expires = parsed.expires_datetime().unwrap();
+        let want = OffsetDateTime::now_utc() + CookieDuration::seconds(3600);
+        assert!((expires - want).abs() < CookieDuration::seconds(3), "{expires} vs {want}");
+        assert_eq!(parsed.http_only(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+
+        let header = set_cookie(&full_config(true), &id);
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.max_age(), parsed.expires()), (None, None));
+    }
+
+    #[test]
+    fn delete_cookie_parses_as_expired() {
+        let header = delete_cookie(&full_config(false));
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("sid", ""));
+        assert_eq!(parsed.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(parsed.expires_datetime(), Some(OffsetDateTime::UNIX_EPOCH));
+        assert_eq!(parsed.domain(), Some("example.com"));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+    }
+
+    /// The cached date follows the clock and the expiry.
+    #[test]
+    fn expires_cache_is_keyed_by_second_and_expiry() {
+        let mut a = String::new();
+        push_expires(&mut a, 60);
+        let mut b = String::new();
+        push_expires(&mut b, 120);
+        assert_ne!(a, b);
+        let parsed = httpdate::parse_http_date(&b).unwrap();
+        let want = SystemTime::now() + Duration::from_secs(120);
+        let off = want.duration_since(parsed).unwrap_or_else(|e| e.duration());
+        assert!(off < Duration::from_secs(3), "{b}");
     }
 }
