@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use support::Browser;
 
@@ -50,11 +51,25 @@ async fn quickstart_serves_incr_get_and_clear() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let running = Running(child);
-    let mut printed = Vec::new();
-    for line in BufReader::new(stdout).lines().take(4) {
-        printed.push(line.unwrap());
-    }
-    let printed = printed.join("\n");
+    // Drain everything it prints: a closed pipe would fail its next print.
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let printed = tokio::task::spawn_blocking(move || {
+        (0..4)
+            .map(|_| {
+                printed
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("the example prints how to try it")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .await
+    .unwrap();
     assert!(
         printed.contains(&format!("http://127.0.0.1:{port}")),
         "{printed}"
