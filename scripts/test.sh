@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+# Python 3 with venv/ensurepip, for the sanic-session peer (below).
+{ python3 -c 'import venv' && python3 -m ensurepip --version; } >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: missing ${missing[*]}; install them (apt-get install -y ${missing[*]}) or run as root" >&2
@@ -18,6 +20,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The Python virtualenv of tests/sanic_interop.rs (sanic-session 0.8.0 and
+# the pinned tests/peers/sanic/requirements.txt, from PyPI), created in
+# target/sanic-venv when missing or out of date; the tests run its python.
+if [ -z "${SESSIONKIT_SANIC_PYTHON:-}" ]; then
+  SESSIONKIT_SANIC_PYTHON=$(tests/peers/sanic/setup-venv.sh)
+fi
+export SESSIONKIT_SANIC_PYTHON
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

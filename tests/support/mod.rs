@@ -5,6 +5,7 @@
 pub mod app;
 pub mod conformance;
 pub mod memcached;
+pub mod sanic;
 pub mod servers;
 
 use std::collections::BTreeMap;
