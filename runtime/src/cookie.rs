@@ -100,9 +100,7 @@ thread_local! {
 /// Appends the HTTP date `expiry_secs` from now, in UTC (IMF-fixdate).
 fn push_expires(out: &mut String, expiry_secs: u64) {
     let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     EXPIRES.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != second || cache.1 != expiry_secs {
@@ -215,7 +213,10 @@ mod tests {
         assert_eq!(parsed.max_age(), Some(CookieDuration::seconds(3600)));
         let expires = parsed.expires_datetime().unwrap();
         let want = OffsetDateTime::now_utc() + CookieDuration::seconds(3600);
-        assert!((expires - want).abs() < CookieDuration::seconds(3), "{expires} vs {want}");
+        assert!(
+            (expires - want).abs() < CookieDuration::seconds(3),
+            "{expires} vs {want}"
+        );
         assert_eq!(parsed.http_only(), Some(true));
         assert_eq!(parsed.secure(), Some(true));
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
