@@ -1,0 +1,18 @@
+//! The side-by-side load benchmark of sessionkit (DESIGN §7, issue 5).
+//!
+//! Two binaries:
+//!
+//! * `bench-server --mode MODE --port P` serves `GET /incr` (read `n` from
+//!   the session, add one, save, return it) and `GET /get` (return `n`)
+//!   with one contender per mode: see [`server::Mode`].
+//! * `bench-client` sends fixed numbers of requests on keep-alive
+//!   connections (memory measurement, callgrind), finds free ports and
+//!   renders the result tables.
+//!
+//! `scripts/bench.sh` drives both, with wrk as the load generator; see
+//! `BENCHMARKS.md` at the repository root.
+
+pub mod args;
+pub mod client;
+pub mod report;
+pub mod server;

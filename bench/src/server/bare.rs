@@ -1,0 +1,23 @@
+//! `bare`: the same routes without sessions.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::{routing::get, Router};
+
+/// One counter for the whole process: the nearest session-free stand-in
+/// for "read n, add one, write n" (an uncontended atomic add with one worker).
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+async fn incr() -> String {
+    (COUNTER.fetch_add(1, Ordering::Relaxed) + 1).to_string()
+}
+
+async fn read() -> String {
+    COUNTER.load(Ordering::Relaxed).to_string()
+}
+
+pub(super) fn router() -> Router {
+    Router::new()
+        .route("/incr", get(incr))
+        .route("/get", get(read))
+}

@@ -1,0 +1,283 @@
+//! The bench server: one router per contender, all doing the same work.
+
+mod bare;
+mod ceiling;
+mod sessionkit_modes;
+mod tower;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::args::{ArgError, Args};
+
+pub use ceiling::{run_ceiling, CeilingStore};
+
+/// A contender. Every mode answers `GET /incr` and `GET /get` with the
+/// counter as plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No session at all: `/incr` adds one to a process-wide atomic counter
+    /// and returns it, `/get` returns it. The cost of axum, hyper and tokio.
+    Bare,
+    /// sessionkit's `MemoryStore`, a `#[derive(Session)]` struct `{ n: u64 }`.
+    SessionkitMemory,
+    /// sessionkit's `RedisStore` (feature `redis`).
+    SessionkitRedis,
+    /// sessionkit's memcached store (feature `memcache`).
+    SessionkitMemcache,
+    /// tower-sessions 0.15 with its `MemoryStore`, `n` under key `"n"`.
+    TowerSessionsMemory,
+    /// tower-sessions 0.14 with tower-sessions-redis-store 0.16 (fred).
+    TowerSessionsRedis,
+}
+
+impl Mode {
+    /// Every mode, in the order the benchmark runs them.
+    pub const ALL: [Mode; 6] = [
+        Mode::Bare,
+        Mode::SessionkitMemory,
+        Mode::SessionkitRedis,
+        Mode::SessionkitMemcache,
+        Mode::TowerSessionsMemory,
+        Mode::TowerSessionsRedis,
+    ];
+
+    /// The mode's name on the command line and in the tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Bare => "bare",
+            Mode::SessionkitMemory => "sessionkit-memory",
+            Mode::SessionkitRedis => "sessionkit-redis",
+            Mode::SessionkitMemcache => "sessionkit-memcache",
+            Mode::TowerSessionsMemory => "tower-sessions-memory",
+            Mode::TowerSessionsRedis => "tower-sessions-redis",
+        }
+    }
+
+    /// Whether this build of the bench can serve the mode (some need a cargo feature).
+    pub fn available(self) -> Result<(), String> {
+        match self {
+            Mode::SessionkitRedis if !cfg!(feature = "redis") => {
+                Err("mode `sessionkit-redis` needs the bench built with `--features redis`".into())
+            }
+            Mode::SessionkitMemcache if !cfg!(feature = "memcache") => Err(
+                "mode `sessionkit-memcache` needs the bench built with `--features memcache`"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown mode, expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// What `bench-server` was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerArgs {
+    /// The contender (absent with `--ceiling`).
+    pub mode: Option<Mode>,
+    /// Port on 127.0.0.1; 0 picks a free one (printed on stdout).
+    pub port: u16,
+    /// Tokio worker threads.
+    pub workers: usize,
+    /// Redis for the Redis modes.
+    pub redis_url: String,
+    /// Connections in tower-sessions-redis-store's fred pool.
+    pub redis_pool: usize,
+    /// memcached `host:port` (several: comma-separated) for the memcache mode.
+    pub memcached: String,
+    /// Session expiry, seconds (store TTL and cookie Max-Age).
+    pub expiry: u64,
+    /// Instead of serving: measure a store's get + set loop.
+    pub ceiling: Option<CeilingStore>,
+    /// Duration of the ceiling loop.
+    pub ceiling_seconds: f64,
+    /// Concurrent tasks of the ceiling loop.
+    pub ceiling_concurrency: usize,
+    /// Only say whether this build can run the mode or ceiling, then exit.
+    pub check: bool,
+}
+
+/// Usage text of `bench-server`.
+pub const USAGE: &str = "\
+usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
+                    [--redis-url URL] [--redis-pool N] [--memcached HOST:PORT]
+       bench-server --ceiling redis|memcache [--seconds S] [--concurrency C] [--workers N]
+                    [--redis-url URL] [--memcached HOST:PORT]
+       bench-server --memcache-ceiling ...      (same as --ceiling memcache)
+       bench-server (--mode MODE | --ceiling STORE) --check
+                    (exit 0 if this build can run it, else say why and exit 1)
+
+modes: bare, sessionkit-memory, sessionkit-redis, sessionkit-memcache,
+       tower-sessions-memory, tower-sessions-redis
+Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
+GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
+--expiry: session expiry in seconds (default 2592000, sanic-session's 30 days).
+--ceiling: no server; loops load + save of one key per task through
+  sessionkit's store for S seconds (default 5) with C tasks (default 32) and
+  prints `ceiling <name> <per second>`.";
+
+impl ServerArgs {
+    /// Parses `bench-server`'s arguments.
+    pub fn parse(mut a: Args) -> Result<Self, ArgError> {
+        let memcache_ceiling = a.flag("memcache-ceiling");
+        let mut ceiling: Option<CeilingStore> = a.value("ceiling")?;
+        if memcache_ceiling {
+            ceiling = Some(CeilingStore::Memcache);
+        }
+        let mode: Option<Mode> = a.value("mode")?;
+        let args = ServerArgs {
+            mode,
+            port: a.value_or("port", 0)?,
+            workers: a.value_or("workers", 1)?,
+            redis_url: a.value_or("redis-url", "redis://127.0.0.1:6379".to_string())?,
+            redis_pool: a.value_or("redis-pool", 6)?,
+            memcached: a.value_or("memcached", "127.0.0.1:11211".to_string())?,
+            expiry: a.value_or("expiry", 2_592_000)?,
+            ceiling,
+            ceiling_seconds: a.value_or("seconds", 5.0)?,
+            ceiling_concurrency: a.value_or("concurrency", 32)?,
+            check: a.flag("check"),
+        };
+        a.finish()?;
+        match (args.mode, args.ceiling) {
+            (None, None) => return Err(ArgError("`--mode` is required".into())),
+            (Some(_), Some(_)) => {
+                return Err(ArgError(
+                    "`--mode` and `--ceiling` exclude each other".into(),
+                ))
+            }
+            _ => {}
+        }
+        if args.workers == 0 || args.redis_pool == 0 || args.ceiling_concurrency == 0 {
+            return Err(ArgError(
+                "`--workers`, `--redis-pool` and `--concurrency` must be at least 1".into(),
+            ));
+        }
+        if args.expiry == 0 {
+            return Err(ArgError("`--expiry` must be at least 1 second".into()));
+        }
+        Ok(args)
+    }
+}
+
+/// Builds the router of `mode`, connecting to its backend.
+pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std::error::Error>> {
+    mode.available()?;
+    let expiry = Duration::from_secs(args.expiry);
+    Ok(match mode {
+        Mode::Bare => bare::router(),
+        Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry)?,
+        Mode::SessionkitRedis => sessionkit_modes::redis(args.expiry, &args.redis_url).await?,
+        Mode::SessionkitMemcache => sessionkit_modes::memcache(args.expiry, &args.memcached)?,
+        Mode::TowerSessionsMemory => tower::memory(expiry),
+        Mode::TowerSessionsRedis => tower::redis(expiry, &args.redis_url, args.redis_pool).await?,
+    })
+}
+
+/// Serves `mode` until SIGINT or SIGTERM, then returns (so that tools such
+/// as callgrind see a normal exit).
+pub async fn serve(args: &ServerArgs, mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    let app = router(args, mode).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let addr = listener.local_addr()?;
+    println!(
+        "bench-server mode {mode} listening on {addr} (workers {}, expiry {} s, pid {})",
+        args.workers,
+        args.expiry,
+        std::process::id()
+    );
+    tokio::select! {
+        served = axum::serve(listener, app) => served?,
+        () = shutdown_signal() => {}
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ServerArgs, ArgError> {
+        ServerArgs::parse(Args::new(s.split_whitespace().map(String::from)))
+    }
+
+    #[test]
+    fn parses_modes_and_defaults() {
+        let a = parse("--mode tower-sessions-memory --port 8080").unwrap();
+        assert_eq!(a.mode, Some(Mode::TowerSessionsMemory));
+        assert_eq!((a.port, a.workers, a.expiry), (8080, 1, 2_592_000));
+        for m in Mode::ALL {
+            assert_eq!(m.name().parse::<Mode>(), Ok(m));
+        }
+        let a = parse("--memcache-ceiling --memcached 127.0.0.1:1").unwrap();
+        assert_eq!(a.ceiling, Some(CeilingStore::Memcache));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_run() {
+        assert!(parse("").is_err());
+        assert!(parse("--mode nope")
+            .unwrap_err()
+            .0
+            .contains("expected one of bare"));
+        assert!(parse("--mode bare --workers 0").is_err());
+        assert!(parse("--mode bare --ceiling redis").is_err());
+        assert!(parse("--mode bare --frobnicate").is_err());
+    }
+
+    #[tokio::test]
+    async fn every_available_mode_without_a_server_builds() {
+        let args = parse("--mode bare --expiry 5").unwrap();
+        for mode in [
+            Mode::Bare,
+            Mode::SessionkitMemory,
+            Mode::TowerSessionsMemory,
+        ] {
+            let _router = router(&args, mode).await.unwrap();
+        }
+        let bad = parse("--mode sessionkit-memory --expiry 7").unwrap();
+        let err = router(&bad, Mode::SessionkitMemory)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--expiry"), "{err}");
+    }
+}

@@ -1,0 +1,123 @@
+//! The sessionkit modes: one `#[derive(Session)]` counter, three stores.
+//!
+//! A session's expiry is part of its compiled-in config (`session_config!`)
+//! and sessionkit offers no run-time override of it, so `--expiry` picks one
+//! of a few counter types compiled here, one per supported expiry.
+
+use axum::{routing::get, Router};
+use serde::{Deserialize, Serialize};
+use sessionkit::{session_config, Session, SessionData, SessionLayer, SessionStore};
+
+/// The counter every sessionkit mode keeps, whatever its expiry.
+trait Counter: SessionData {
+    fn n(&self) -> u64;
+    fn set_n(&mut self, n: u64);
+}
+
+async fn incr<T: Counter>(mut session: Session<T>) -> String {
+    let n = session.n() + 1;
+    session.set_n(n);
+    n.to_string()
+}
+
+async fn read<T: Counter>(session: Session<T>) -> String {
+    session.n().to_string()
+}
+
+fn counter_router<T: Counter>(store: impl SessionStore) -> Router {
+    Router::new()
+        .route("/incr", get(incr::<T>))
+        .route("/get", get(read::<T>))
+        .layer(SessionLayer::new(store))
+}
+
+/// One config (sanic-session's defaults but the expiry) and one counter
+/// type per supported expiry, and `router_with_expiry` to pick one.
+macro_rules! counters {
+    ($($secs:tt => $config:ident, $ty:ident;)*) => {
+        $(
+            session_config! {
+                /// sanic-session's defaults, with this expiry.
+                $config { expiry: $secs }
+            }
+
+            /// `{ n: u64 }` with this expiry.
+            #[derive(sessionkit::Session, Serialize, Deserialize, Default)]
+            #[session(config = $config)]
+            #[serde(default)]
+            struct $ty {
+                n: u64,
+            }
+
+            impl Counter for $ty {
+                fn n(&self) -> u64 {
+                    self.n
+                }
+                fn set_n(&mut self, n: u64) {
+                    self.n = n;
+                }
+            }
+        )*
+
+        /// Builds the router for `expiry` seconds over `store`.
+        fn router_with_expiry(expiry: u64, store: impl SessionStore) -> Result<Router, String> {
+            match expiry {
+                $($secs => Ok(counter_router::<$ty>(store)),)*
+                other => Err(format!(
+                    "`--expiry {other}`: sessionkit modes support only {} (the expiry is compiled into the session type)",
+                    [$(stringify!($secs)),*].join(", ")
+                )),
+            }
+        }
+    };
+}
+
+counters! {
+    2 => EXPIRY_2S, Counter2s;
+    5 => EXPIRY_5S, Counter5s;
+    10 => EXPIRY_10S, Counter10s;
+    30 => EXPIRY_30S, Counter30s;
+    60 => EXPIRY_1M, Counter1m;
+    300 => EXPIRY_5M, Counter5m;
+    3600 => EXPIRY_1H, Counter1h;
+    86400 => EXPIRY_1D, Counter1d;
+    2592000 => EXPIRY_30D, Counter30d;
+}
+
+/// Also serves `GET /len`, the number of sessions the store holds (expired
+/// ones not yet reclaimed included), outside the session layer: the memory
+/// measurement reads it to tell reclaimed sessions from memory the
+/// allocator kept.
+pub(super) fn memory(expiry: u64) -> Result<Router, String> {
+    let store = sessionkit::MemoryStore::new();
+    let probe = store.clone();
+    let len = get(move || {
+        let n = probe.len();
+        async move { n.to_string() }
+    });
+    Ok(router_with_expiry(expiry, store)?.route("/len", len))
+}
+
+#[cfg(feature = "redis")]
+pub(super) async fn redis(expiry: u64, url: &str) -> Result<Router, Box<dyn std::error::Error>> {
+    let store = sessionkit::RedisStore::from_url(url)
+        .await
+        .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
+    Ok(router_with_expiry(expiry, store)?)
+}
+
+#[cfg(not(feature = "redis"))]
+pub(super) async fn redis(_expiry: u64, _url: &str) -> Result<Router, Box<dyn std::error::Error>> {
+    Err("mode `sessionkit-redis` needs the bench built with `--features redis`".into())
+}
+
+#[cfg(feature = "memcache")]
+pub(super) fn memcache(expiry: u64, servers: &str) -> Result<Router, Box<dyn std::error::Error>> {
+    let store = sessionkit::MemcacheStore::new(servers.split(','))?;
+    Ok(router_with_expiry(expiry, store)?)
+}
+
+#[cfg(not(feature = "memcache"))]
+pub(super) fn memcache(_expiry: u64, _servers: &str) -> Result<Router, Box<dyn std::error::Error>> {
+    Err("mode `sessionkit-memcache` needs the bench built with `--features memcache`".into())
+}

@@ -1,0 +1,122 @@
+# Helpers shared by scripts/bench.sh and scripts/bench/callgrind.sh.
+# Source it after `set -euo pipefail` and `cd` to the repository root.
+# It defines BIN (the release binaries), starts backends on free loopback
+# ports and stops everything it started on exit (one trap, by pid).
+
+BENCH_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN="$BENCH_TARGET_DIR/release"
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+BENCH_STARTED_PIDS=()
+
+bench_log() { printf '==> %s\n' "$*" >&2; }
+
+bench_cleanup() {
+  local pid
+  for pid in "${BENCH_STARTED_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${BENCH_STARTED_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  BENCH_STARTED_PIDS=()
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Remembers a pid so that the exit trap stops it.
+bench_started() { BENCH_STARTED_PIDS+=("$1"); }
+
+# Stops one process this script started (SIGTERM, then SIGKILL after 10 s).
+bench_stop() {
+  local pid=$1 i
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${BENCH_STARTED_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  BENCH_STARTED_PIDS=("${keep[@]}")
+}
+
+# Installs missing Debian packages when root; otherwise says what is missing.
+bench_require() {
+  local missing=() cmd pkg
+  for pair in "$@"; do
+    cmd=${pair%%:*}
+    pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing ${missing[*]}; install them (apt-get install -y ${missing[*]}) or run as root" >&2
+    return 1
+  fi
+  bench_log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+bench_free_port() { "$BIN/bench-client" free-port; }
+
+bench_cpu_setup() {
+  local n
+  n=$(nproc)
+  if [ "$n" -lt 2 ]; then
+    echo "warning: $n CPU: server and load generator share CPU 0" >&2
+    SERVER_CPU=0
+    CLIENT_CPU=0
+  fi
+}
+
+# Starts redis-server on a free port, pinned to CLIENT_CPU; sets REDIS_PORT and REDIS_URL.
+bench_start_redis() {
+  local dir=$1
+  REDIS_PORT=$(bench_free_port)
+  mkdir -p "$dir"
+  taskset -c "$CLIENT_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+    --save '' --appendonly no --dir "$dir" --daemonize no \
+    >"$dir/redis.log" 2>&1 &
+  REDIS_PID=$!
+  bench_started "$REDIS_PID"
+  "$BIN/bench-client" wait-port --port "$REDIS_PORT"
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+}
+
+# Starts memcached on a free port, pinned to CLIENT_CPU; sets MEMCACHED_PORT and MEMCACHED_ADDR.
+bench_start_memcached() {
+  local dir=$1
+  MEMCACHED_PORT=$(bench_free_port)
+  mkdir -p "$dir"
+  taskset -c "$CLIENT_CPU" memcached -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 1024 -t 1 \
+    -u "$(id -un)" >"$dir/memcached.log" 2>&1 &
+  MEMCACHED_PID=$!
+  bench_started "$MEMCACHED_PID"
+  "$BIN/bench-client" wait-port --port "$MEMCACHED_PORT"
+  MEMCACHED_ADDR="127.0.0.1:$MEMCACHED_PORT"
+}
+
+# Empties the backends between runs, so that each run starts alike.
+bench_flush_backends() {
+  if [ -n "${REDIS_PORT:-}" ]; then
+    redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  fi
+  if [ -n "${MEMCACHED_PORT:-}" ]; then
+    exec 7<>"/dev/tcp/127.0.0.1/$MEMCACHED_PORT"
+    printf 'flush_all\r\n' >&7
+    read -r -t 5 _ <&7 || true
+    exec 7>&-
+  fi
+}
+
+# Server CPU time of PID so far (user + system), in clock ticks.
+bench_cpu_ticks() {
+  # Fields after "pid (comm) ": state is 1, utime 12, stime 13.
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
