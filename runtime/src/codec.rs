@@ -27,13 +27,34 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Decodes a stored JSON object into `T`, returning the keys `T` ignored.
-pub(crate) fn decode<T: DeserializeOwned>(
+/// A stored object decoded into `T`.
+pub(crate) struct Decoded<T> {
+    pub(crate) data: T,
+    /// Top-level keys `T` does not declare, kept for the save.
+    pub(crate) extras: Option<Extras>,
+    /// The stored bytes are exactly our encoding of `data`: any other
+    /// encoding after a change is a real change.
+    pub(crate) canonical: bool,
+}
+
+/// Decodes a stored JSON object into `T`, keeping the keys `T` ignores.
+pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
-) -> Result<(T, Option<Extras>), DecodeError> {
+) -> Result<Decoded<T>, DecodeError> {
     // Structs also deserialize from JSON arrays; only an object is a session.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::NotAnObject);
+    }
+    // Fast path, for what we wrote ourselves: if our encoding of the decoded
+    // value reproduces the bytes, no key was ignored and nothing more is needed.
+    if let Ok(data) = serde_json::from_slice::<T>(bytes) {
+        if encodes_to(&data, bytes) {
+            return Ok(Decoded {
+                data,
+                extras: None,
+                canonical: true,
+            });
+        }
     }
     let mut ignored = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -48,12 +69,25 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
     .map_err(DecodeError::Json)?;
     de.end().map_err(DecodeError::Json)?;
-    if ignored.is_empty() {
-        return Ok((data, None));
-    }
-    let mut all: Extras = serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
-    all.retain(|key, _| ignored.contains(key));
-    Ok((data, Some(all)))
+    let extras = if ignored.is_empty() {
+        None
+    } else {
+        let mut all: Extras = serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
+        all.retain(|key, _| ignored.contains(key));
+        Some(all)
+    };
+    Ok(Decoded {
+        data,
+        extras,
+        canonical: false,
+    })
+}
+
+/// Whether our encoding of `data` is exactly `bytes`. (Encoding into a
+/// buffer and comparing once is cheaper than comparing serde_json's many
+/// small writes one by one.)
+fn encodes_to<T: Serialize>(data: &T, bytes: &[u8]) -> bool {
+    serde_json::to_vec(data).is_ok_and(|ours| ours == bytes)
 }
 
 /// `T`'s fields followed by the keys it does not know.

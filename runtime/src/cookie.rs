@@ -8,7 +8,6 @@
 //! set-cookie, so a browser really drops it.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::COOKIE;
@@ -25,16 +24,15 @@ use crate::{SessionConfig, SessionId};
 /// send the cookie with the longest matching path first, so "first" is the
 /// most specific one.
 pub(crate) fn session_id_from(headers: &HeaderMap, name: &str) -> Option<SessionId> {
+    let name = name.as_bytes();
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| {
-            let (n, v) = pair.split_once('=')?;
-            (n.trim() == name).then(|| SessionId::parse(v.trim()))?
+        .flat_map(|value| value.as_bytes().split(|b| *b == b';'))
+        .find_map(|pair| {
+            let value = pair.trim_ascii().strip_prefix(name)?.strip_prefix(b"=")?;
+            SessionId::parse_bytes(value.trim_ascii())
         })
-        .next()
 }
 
 /// Appends the attributes every session cookie carries, set or delete.
@@ -72,9 +70,7 @@ pub(crate) fn set_cookie(config: &SessionConfig, id: &SessionId) -> HeaderValue 
     out.push_str(id.as_str());
     push_common(&mut out, config);
     if !config.sessioncookie() {
-        let _ = write!(out, "; Max-Age={}", config.expiry_secs());
-        out.push_str("; Expires=");
-        push_expires(&mut out, config.expiry_secs());
+        push_max_age_and_expires(&mut out, config.expiry_secs());
     }
     push_flags(&mut out, config);
     header(out)
@@ -92,20 +88,25 @@ pub(crate) fn delete_cookie(config: &SessionConfig) -> HeaderValue {
 }
 
 thread_local! {
-    /// The last `Expires` value formatted on this thread: (second, expiry, text).
-    /// Dates change once a second, so most responses reuse it.
+    /// The last `; Max-Age=…; Expires=…` written on this thread:
+    /// (second, expiry, text). It changes once a second, so most responses reuse it.
     static EXPIRES: RefCell<(u64, u64, String)> = const { RefCell::new((u64::MAX, 0, String::new())) };
 }
 
-/// Appends the HTTP date `expiry_secs` from now, in UTC (IMF-fixdate).
-fn push_expires(out: &mut String, expiry_secs: u64) {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+/// Appends `; Max-Age=<expiry>; Expires=<now + expiry as an HTTP date, UTC>`.
+fn push_max_age_and_expires(out: &mut String, expiry_secs: u64) {
+    let second = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     EXPIRES.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != second || cache.1 != expiry_secs {
             let at = UNIX_EPOCH + Duration::from_secs(second + expiry_secs);
-            *cache = (second, expiry_secs, httpdate::fmt_http_date(at));
+            let text = format!(
+                "; Max-Age={expiry_secs}; Expires={}",
+                httpdate::fmt_http_date(at)
+            );
+            *cache = (second, expiry_secs, text);
         }
         out.push_str(&cache.2);
     });
@@ -238,15 +239,16 @@ mod tests {
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
     }
 
-    /// The cached date follows the clock and the expiry.
+    /// The cached attributes follow the clock and the expiry.
     #[test]
     fn expires_cache_is_keyed_by_second_and_expiry() {
         let mut a = String::new();
-        push_expires(&mut a, 60);
+        push_max_age_and_expires(&mut a, 60);
         let mut b = String::new();
-        push_expires(&mut b, 120);
-        assert_ne!(a, b);
-        let parsed = httpdate::parse_http_date(&b).unwrap();
+        push_max_age_and_expires(&mut b, 120);
+        assert!(a.starts_with("; Max-Age=60; Expires="), "{a}");
+        let date = b.strip_prefix("; Max-Age=120; Expires=").unwrap();
+        let parsed = httpdate::parse_http_date(date).unwrap();
         let want = SystemTime::now() + Duration::from_secs(120);
         let off = want.duration_since(parsed).unwrap_or_else(|e| e.duration());
         assert!(off < Duration::from_secs(3), "{b}");

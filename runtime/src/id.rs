@@ -30,11 +30,17 @@ impl SessionId {
     /// assert!(SessionId::parse("../../x").is_none());
     /// ```
     pub fn parse(value: &str) -> Option<SessionId> {
-        let bytes: [u8; ID_LEN] = value.as_bytes().try_into().ok()?;
-        bytes
-            .iter()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            .then_some(SessionId(bytes))
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    /// [`parse`](Self::parse) on raw bytes, as they come in a header.
+    pub(crate) fn parse_bytes(value: &[u8]) -> Option<SessionId> {
+        let bytes: [u8; ID_LEN] = value.try_into().ok()?;
+        // No early exit, so the compiler checks all 32 bytes at once (SIMD).
+        let bad = bytes.iter().fold(false, |bad, &b| {
+            bad | !((b.wrapping_sub(b'0') < 10) | (b.wrapping_sub(b'a') < 6))
+        });
+        (!bad).then_some(SessionId(bytes))
     }
 
     /// The id as text.

@@ -99,31 +99,29 @@ async fn commit(shared: &Shared, slot: Slot) -> Result<Option<HeaderValue>, Erro
     };
     let store = &shared.store;
     if returned.empty {
-        if let Some(old) = &slot.stored_id {
-            store
-                .delete(&config.store_key(old))
-                .await
-                .map_err(store_error)?;
+        if let Some(key) = &slot.stored_key {
+            store.delete(key).await.map_err(store_error)?;
         }
         let expire = slot.stored_id.is_some() || returned.destroyed;
         return Ok(expire.then(|| cookie::delete_cookie(config)));
     }
     let cycled = slot.stored_id.filter(|old| *old != returned.id);
     if returned.changed || cycled.is_some() {
+        let new_key;
+        let key = match (&slot.stored_key, cycled) {
+            (Some(key), None) => key,
+            _ => {
+                new_key = config.store_key(&returned.id);
+                &new_key
+            }
+        };
         store
-            .save(
-                &config.store_key(&returned.id),
-                &returned.bytes,
-                config.expiry(),
-            )
+            .save(key, &returned.bytes, config.expiry())
             .await
             .map_err(store_error)?;
     }
-    if let Some(old) = cycled {
-        store
-            .delete(&config.store_key(&old))
-            .await
-            .map_err(store_error)?;
+    if let (Some(key), Some(_)) = (&slot.stored_key, cycled) {
+        store.delete(key).await.map_err(store_error)?;
     }
     // Sent on every visit, like sanic-session: the cookie's expiry slides
     // with the store's (refreshed by the load).

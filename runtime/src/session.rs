@@ -15,6 +15,10 @@ pub(crate) struct Slot {
     pub(crate) stored_id: Option<SessionId>,
     /// The bytes loaded from the store, to tell a real change from none.
     pub(crate) stored: Option<Vec<u8>>,
+    /// `stored` is exactly our encoding of what it decoded to.
+    pub(crate) stored_canonical: bool,
+    /// The store key of `stored_id`, built once for the load and the save.
+    pub(crate) stored_key: Option<String>,
     pub(crate) state: SlotState,
 }
 
@@ -136,7 +140,8 @@ impl<T: SessionData> Session<T> {
         }
         let mut stored_id = None;
         let mut stored = None;
-        let mut data = None;
+        let mut stored_key = None;
+        let mut decoded = None;
         if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
             let key = config.store_key(&id);
             let loaded = shared
@@ -149,10 +154,11 @@ impl<T: SessionData> Session<T> {
                 })?;
             if let Some(bytes) = loaded {
                 match codec::decode::<T>(&bytes) {
-                    Ok(decoded) => {
-                        data = Some(decoded);
+                    Ok(d) => {
+                        decoded = Some(d);
                         stored_id = Some(id);
                         stored = Some(bytes);
+                        stored_key = Some(key);
                     }
                     Err(error) => tracing::warn!(
                         session = config.session_name(),
@@ -162,12 +168,17 @@ impl<T: SessionData> Session<T> {
                 }
             }
         }
-        let (data, extras) = data.unwrap_or_default();
+        let (data, extras, stored_canonical) = match decoded {
+            Some(d) => (d.data, d.extras, d.canonical),
+            None => (T::default(), None, false),
+        };
         let mut slots = request.slots();
         slots.push(Slot {
             config,
             stored_id,
             stored,
+            stored_canonical,
+            stored_key,
             state: SlotState::CheckedOut,
         });
         let slot = slots.len() - 1;
@@ -205,13 +216,13 @@ impl<T: SessionData> Session<T> {
             SlotState::Returned(Err(_)) => return Err(already()),
             SlotState::Returned(Ok(returned)) => returned,
         };
-        let Ok((data, extras)) = codec::decode::<T>(&returned.bytes) else {
+        let Ok(decoded) = codec::decode::<T>(&returned.bytes) else {
             // Two types share one cookie name and do not agree on its shape.
             return Err(already());
         };
         let session = Session {
-            data,
-            extras,
+            data: decoded.data,
+            extras: decoded.extras,
             id: returned.id,
             loaded: slot.stored_id.is_some(),
             destroyed: returned.destroyed,
@@ -223,16 +234,17 @@ impl<T: SessionData> Session<T> {
     }
 
     /// Encodes the data and decides, against what was loaded, what the layer must do.
-    fn settle(&self, stored: Option<&[u8]>) -> serde_json::Result<Returned> {
+    fn settle(&self, stored: Option<&[u8]>, canonical: bool) -> serde_json::Result<Returned> {
         let bytes = codec::encode(&self.data, self.extras.as_ref())?;
         let changed = match stored {
             None => true,
             Some(stored) if stored == bytes.as_slice() => false,
+            Some(_) if canonical => true,
             // Another writer (sanic-session escapes `/`, orders keys its own
             // way) may encode the same data differently: compare our own
             // encoding of what was loaded.
             Some(stored) => match codec::decode::<T>(stored) {
-                Ok((data, extras)) => codec::encode(&data, extras.as_ref())? != bytes,
+                Ok(d) => codec::encode(&d.data, d.extras.as_ref())? != bytes,
                 Err(_) => true,
             },
         };
@@ -257,7 +269,9 @@ impl<T: SessionData> Drop for Session<T> {
         // Gone when the response was sent while this session was still held
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
-            let returned = self.settle(slot.stored.as_deref()).map_err(Arc::new);
+            let returned = self
+                .settle(slot.stored.as_deref(), slot.stored_canonical)
+                .map_err(Arc::new);
             slot.state = SlotState::Returned(returned);
         }
     }
