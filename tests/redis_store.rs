@@ -11,10 +11,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -25,7 +22,8 @@ use sessionkit::redis::{cmd, Client};
 use sessionkit::{RedisStore, SessionId};
 
 use support::app::app;
-use support::servers::{free_ports, redis_cli, RedisCluster, RedisServer};
+use support::example::Example;
+use support::servers::{redis_cli, RedisCluster, RedisServer};
 use support::{capture_logs, serve, Browser, Reply};
 
 /// One server for every test that does not stop it or count its commands.
@@ -526,60 +524,16 @@ async fn outage_gives_503_and_the_same_app_recovers() {
     .expect("never a hang");
 }
 
-/// The example binary: `cargo test --all-features` builds the examples with
-/// the tests; a run of only some targets must build it first.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("redis{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo test --all-features` (it builds the examples) or `cargo build --examples --all-features` first",
-        path.display()
-    );
-    path
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the example with `env` and drives it over HTTP, checking the
 /// stored key through `conn`.
 async fn example_serves(env: (&str, String), mut conn: impl ConnectionLike) {
-    let binary = example_binary();
-    let port = free_ports(1)[0];
-    let mut child = Command::new(binary)
-        .env_remove("REDIS_URL")
-        .env_remove("REDIS_CLUSTER")
-        .env(env.0, &env.1)
-        .env("PORT", port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    // Read every line it prints (a closed pipe would fail its next print).
-    let (lines, printed) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let first = tokio::task::spawn_blocking(move || printed.recv_timeout(Duration::from_secs(20)))
-        .await
-        .unwrap()
-        .expect("the example prints where it listens");
+    let mut example = Example::start(
+        "redis",
+        &["REDIS_URL", "REDIS_CLUSTER"],
+        &[(env.0, env.1.as_str())],
+    );
+    let port = example.port;
+    let first = example.printed(1).await;
     assert!(
         first.contains(&format!("http://127.0.0.1:{port}")),
         "{first}"
@@ -603,7 +557,7 @@ async fn example_serves(env: (&str, String), mut conn: impl ConnectionLike) {
     assert!(browser.jar.is_empty(), "cookie expired");
     let stored: Option<String> = cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
     assert_eq!(stored, None);
-    drop(running);
+    drop(example);
 }
 
 #[tokio::test]

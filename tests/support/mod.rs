@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod conformance;
+pub mod example;
 pub mod memcached;
 pub mod sanic;
 pub mod servers;
