@@ -91,7 +91,7 @@ pub use extract::{SessionFailure, SessionRejection};
 #[cfg(feature = "axum")]
 pub use layer::{default_error_response, SessionLayer};
 #[cfg(feature = "axum")]
-pub use service::SessionService;
+pub use service::{ResponseFuture, SessionService};
 #[cfg(feature = "axum")]
 pub use session::Session;
 #[cfg(feature = "axum")]

@@ -3,11 +3,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use axum::response::Response;
 use http::header::SET_COOKIE;
 use http::{HeaderValue, Request};
+use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::layer::{error_response, Shared};
@@ -35,7 +36,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -46,32 +47,77 @@ where
         request
             .extensions_mut()
             .insert(RequestHandle(Arc::clone(&state)));
-        // The clone is ready only if polled; keep the one that was.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let mut response = inner.call(request).await?;
-            finish(&state, &mut response).await;
-            Ok(response)
-        })
+        // Called here, on the service `poll_ready` readied: no clone needed.
+        ResponseFuture {
+            state: State::Inner {
+                future: self.inner.call(request),
+                request: Some(state),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`SessionService`]: the inner service's response, then
+    /// the saves it calls for. Nothing is boxed unless a session was used.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner {
+            #[pin]
+            future: F,
+            request: Option<Arc<RequestState>>,
+        },
+        Finish {
+            future: Pin<Box<dyn Future<Output = Response> + Send>>,
+        },
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, request } => {
+                    let response = ready!(future.poll(cx))?;
+                    let request = request.take().expect("polled after completion");
+                    let slots = std::mem::take(&mut *request.slots());
+                    if slots.is_empty() {
+                        return Poll::Ready(Ok(response));
+                    }
+                    let future = Box::pin(finish(request, slots, response));
+                    this.state.set(State::Finish { future });
+                }
+                StateProj::Finish { future } => return future.as_mut().poll(cx).map(Ok),
+            }
+        }
     }
 }
 
 /// Saves, deletes and sets cookies for every session the request used.
-async fn finish(state: &RequestState, response: &mut Response) {
-    let slots = std::mem::take(&mut *state.slots());
+async fn finish(request: Arc<RequestState>, slots: Vec<Slot>, mut response: Response) -> Response {
     for slot in slots {
-        match commit(&state.shared, slot).await {
+        match commit(&request.shared, slot).await {
             Ok(Some(cookie)) => {
                 response.headers_mut().append(SET_COOKIE, cookie);
             }
             Ok(None) => {}
-            Err(error) => {
-                *response = error_response(&state.shared, &error);
-                return;
-            }
+            Err(error) => return error_response(&request.shared, &error),
         }
     }
+    response
 }
 
 /// Carries out what one session left; returns its `Set-Cookie`, if any.
