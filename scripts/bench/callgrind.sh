@@ -55,6 +55,7 @@ count() {
     reuse) path=/incr session=reuse ;;
     readonly) path=/get session=reuse ;;
     new) path=/incr session=none ;;
+    unused) path=/plain session=reuse ;; # a route that never extracts the session, cookie sent
     *) echo "unknown workload $workload" >&2; return 1 ;;
   esac
   [ "$mode" = bare ] && session=none # bare sets no cookie to send back

@@ -12,7 +12,9 @@ async fn incr() -> String {
     (COUNTER.fetch_add(1, Ordering::Relaxed) + 1).to_string()
 }
 
-async fn read() -> String {
+/// Also served, inside each session layer, as `/plain`: a route that never
+/// touches the session, to measure what the layer costs when unused.
+pub(super) async fn read() -> String {
     COUNTER.load(Ordering::Relaxed).to_string()
 }
 
@@ -20,4 +22,5 @@ pub(super) fn router() -> Router {
     Router::new()
         .route("/incr", get(incr))
         .route("/get", get(read))
+        .route("/plain", get(read))
 }

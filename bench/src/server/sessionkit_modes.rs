@@ -28,6 +28,7 @@ fn counter_router<T: Counter>(store: impl SessionStore) -> Router {
     Router::new()
         .route("/incr", get(incr::<T>))
         .route("/get", get(read::<T>))
+        .route("/plain", get(super::bare::read))
         .layer(SessionLayer::new(store))
 }
 

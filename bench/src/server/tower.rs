@@ -64,6 +64,7 @@ pub(super) fn memory(expiry: Duration) -> Router {
     Router::new()
         .route("/incr", get(v015::incr))
         .route("/get", get(v015::read))
+        .route("/plain", get(super::bare::read))
         .layer(layer)
 }
 
@@ -84,5 +85,6 @@ pub(super) async fn redis(
     Ok(Router::new()
         .route("/incr", get(v014::incr))
         .route("/get", get(v014::read))
+        .route("/plain", get(super::bare::read))
         .layer(layer))
 }
