@@ -53,6 +53,11 @@ impl Reply {
         found[0]
     }
 
+    /// The value of attribute `attr` (lower-case) of the `Set-Cookie` for `name`.
+    pub fn cookie_attribute(&self, name: &str, attr: &str) -> Option<String> {
+        attributes(self.set_cookie(name)).remove(attr)
+    }
+
     /// Whether any `Set-Cookie` is for `name`.
     pub fn sets(&self, name: &str) -> bool {
         self.set_cookies
