@@ -88,8 +88,7 @@ where
         let Some(RequestHandle(request)) = parts.extensions.get::<RequestHandle>() else {
             return Err(SessionRejection::MissingLayer);
         };
-        let request = request.clone();
-        Session::extract(request.clone(), &parts.headers)
+        Session::extract(request, &parts.headers)
             .await
             .map_err(|error| {
                 let response = error_response(&request.shared, &error);

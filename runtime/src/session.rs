@@ -130,12 +130,12 @@ impl<T: SessionData> Session<T> {
 
     /// Finds or loads the session of type `T` for a request.
     pub(crate) async fn extract(
-        request: Arc<RequestState>,
+        request: &Arc<RequestState>,
         headers: &http::HeaderMap,
     ) -> Result<Self, Error> {
         let shared = &request.shared;
         let config = shared.config_for(T::CONFIG);
-        if let Some(session) = Self::take_over(&request, &config)? {
+        if let Some(session) = Self::take_over(request, &config)? {
             return Ok(session);
         }
         let mut stored_id = None;
@@ -189,7 +189,7 @@ impl<T: SessionData> Session<T> {
             id: stored_id.unwrap_or_else(SessionId::generate),
             loaded: stored_id.is_some(),
             destroyed: false,
-            request,
+            request: Arc::clone(request),
             slot,
         })
     }
