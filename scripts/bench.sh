@@ -109,12 +109,16 @@ start_server() {
 }
 
 # wrk on CLIENT_CPU against the running server; prints the BENCH_RESULT line.
+# A mode that sets no cookie (bare) is sent this one, shaped like a session
+# cookie, so that every mode parses the same requests (as ANCHORS measured).
+FIXED_COOKIE=session=0123456789abcdef0123456789abcdef
 run_wrk() {
-  local workload=$1 seconds=$2 log=$3
+  local workload=$1 seconds=$2 log=$3 mode=$4
   local url="http://127.0.0.1:$SERVER_PORT"
-  local script=()
+  local script=() fixed=
+  case $mode in bare | bare-layer) fixed=$FIXED_COOKIE ;; esac
   case $workload in
-    reuse | readonly) script=(-s scripts/bench/session.lua "$url/" -- "$workload" "$BENCH_CONNECTIONS") ;;
+    reuse | readonly) script=(-s scripts/bench/session.lua "$url/" -- "$workload" "$BENCH_CONNECTIONS" "$fixed") ;;
     new) script=(-s scripts/bench/plain.lua "$url/incr") ;;
     *) echo "unknown workload $workload" >&2; return 1 ;;
   esac
@@ -137,10 +141,10 @@ for rep in $(seq "$BENCH_REPS"); do
       bench_flush_backends
       start_server "$mode" "$LOGS/server-$tag.log"
       if [ "$BENCH_WARMUP" != 0 ]; then
-        run_wrk "$workload" "$BENCH_WARMUP" "$LOGS/warmup-$tag.log" >/dev/null
+        run_wrk "$workload" "$BENCH_WARMUP" "$LOGS/warmup-$tag.log" "$mode" >/dev/null
       fi
       cpu_before=$(bench_cpu_ticks "$SERVER_PID")
-      result=$(run_wrk "$workload" "$BENCH_SECONDS" "$LOGS/wrk-$tag.log")
+      result=$(run_wrk "$workload" "$BENCH_SECONDS" "$LOGS/wrk-$tag.log" "$mode")
       cpu_after=$(bench_cpu_ticks "$SERVER_PID")
       bench_stop "$SERVER_PID"
       requests=$(field requests "$result")

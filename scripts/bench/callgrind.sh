@@ -58,7 +58,9 @@ count() {
     unused) path=/plain session=reuse ;; # a route that never extracts the session, cookie sent
     *) echo "unknown workload $workload" >&2; return 1 ;;
   esac
-  [ "$mode" = bare ] && session=none # bare sets no cookie to send back
+  # bare and bare-layer set no cookie: send them the same cookie header a
+  # session mode gets, so that every mode parses the same request.
+  case $mode in bare | bare-layer) [ "$session" = reuse ] && session=fixed ;; esac
   port=$(bench_free_port)
   bench_flush_backends
   local backend=()

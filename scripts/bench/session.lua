@@ -1,8 +1,11 @@
 -- wrk script: reused sessions. Usage:
---   wrk -t1 -c32 -d10s --latency -s session.lua URL -- WORKLOAD SESSIONS
+--   wrk -t1 -c32 -d10s --latency -s session.lua URL -- WORKLOAD SESSIONS [COOKIE]
 -- WORKLOAD: reuse (GET /incr with a session cookie) or readonly (GET /get
 -- with a session cookie, each session created by one GET /incr first).
 -- SESSIONS: how many sessions to keep; pass the connection count.
+-- COOKIE: for a server that sets no cookie (bare): send this one on every
+-- request instead, so that it parses the same request bytes as the session
+-- modes (and `readonly` really asks for /get).
 --
 -- One session per connection, as near as wrk allows: wrk keeps one Lua
 -- state per thread, not per connection, and response() does not say which
@@ -22,6 +25,7 @@ local free, nfree = {}, 0
 local ring, known = {}, {}
 local reqs = {}
 local rr = 0
+local fixed = nil
 creating = 0       -- globals, read by done() through thread:get()
 sessions_seen = 0
 
@@ -36,6 +40,9 @@ function init(args)
     error("session.lua: unknown workload " .. tostring(workload))
   end
   creates = wrk.format("GET", "/incr")
+  if args[3] and args[3] ~= "" then
+    fixed = wrk.format("GET", path, { ["Cookie"] = args[3] })
+  end
 end
 
 local function with_cookie(c)
@@ -48,6 +55,9 @@ local function with_cookie(c)
 end
 
 function request()
+  if fixed then
+    return fixed
+  end
   if nfree > 0 then
     local c = free[nfree]
     free[nfree] = nil

@@ -14,10 +14,12 @@ usage: bench-client free-port [--count N]
        bench-client wait-port --port P [--timeout S] [--pid PID]
          wait until 127.0.0.1:P accepts connections (default 10 s); with
          --pid, give up as soon as that process is gone
-       bench-client send --port P --path PATH --requests N [--session reuse|none]
+       bench-client send --port P --path PATH --requests N [--session reuse|fixed|none]
          N sequential GETs on one keep-alive connection; `reuse` (default)
          first creates a session with one GET /incr and sends its cookie on
-         every request, `none` never sends a cookie
+         every request, `fixed` sends the same well-formed session cookie a
+         session mode would get (for modes that set none: the same request
+         bytes), `none` never sends a cookie
        bench-client sessions --port P --pid PID [--count 100000] [--connections 4]
                              [--wait S] [--warmup 2000]
          memory of a session store: VmRSS of PID before and after COUNT
@@ -129,6 +131,11 @@ fn expect_ok(
     Ok(())
 }
 
+/// What `--session fixed` sends: shaped like the cookie of a session mode
+/// (sanic-session's name, a 32-hex id), so that a mode which sets no cookie
+/// parses the same request as one that does.
+const FIXED_COOKIE: &str = "session=0123456789abcdef0123456789abcdef";
+
 fn send(mut args: Args) -> Result<(), Error> {
     let port: u16 = required(&mut args, "port")?;
     let path: String = required(&mut args, "path")?;
@@ -145,9 +152,13 @@ fn send(mut args: Args) -> Result<(), Error> {
                     .ok_or("GET /incr set no cookie: is this a session mode?")?,
             )
         }
+        "fixed" => Some(FIXED_COOKIE.to_owned()),
         "none" => None,
         other => {
-            return Err(ArgError(format!("`--session {other}`: expected reuse or none")).into())
+            return Err(ArgError(format!(
+                "`--session {other}`: expected reuse, fixed or none"
+            ))
+            .into())
         }
     };
     let start = Instant::now();

@@ -24,3 +24,11 @@ pub(super) fn router() -> Router {
         .route("/get", get(read))
         .route("/plain", get(read))
 }
+
+/// `bare-layer`: the same routes behind a layer that does nothing. Axum's
+/// `Router::layer` wraps every route in one more boxed, cloned-per-request
+/// `Route`, whatever the layer; this mode measures that floor, which every
+/// session layer applied with `Router::layer` pays before doing any work.
+pub(super) fn router_with_layer() -> Router {
+    router().layer(tower_layer::Identity::new())
+}

@@ -23,6 +23,9 @@ pub enum Mode {
     /// No session at all: `/incr` adds one to a process-wide atomic counter
     /// and returns it, `/get` returns it. The cost of axum, hyper and tokio.
     Bare,
+    /// `bare` behind `Router::layer` with a layer that does nothing: what
+    /// any layer applied that way costs before it does any work.
+    BareLayer,
     /// sessionkit's `MemoryStore`, a `#[derive(Session)]` struct `{ n: u64 }`.
     SessionkitMemory,
     /// sessionkit's `RedisStore` (feature `redis`).
@@ -37,8 +40,9 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order the benchmark runs them.
-    pub const ALL: [Mode; 6] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Bare,
+        Mode::BareLayer,
         Mode::SessionkitMemory,
         Mode::SessionkitRedis,
         Mode::SessionkitMemcache,
@@ -50,6 +54,7 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Bare => "bare",
+            Mode::BareLayer => "bare-layer",
             Mode::SessionkitMemory => "sessionkit-memory",
             Mode::SessionkitRedis => "sessionkit-redis",
             Mode::SessionkitMemcache => "sessionkit-memcache",
@@ -129,8 +134,9 @@ usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
        bench-server (--mode MODE | --ceiling STORE) --check
                     (exit 0 if this build can run it, else say why and exit 1)
 
-modes: bare, sessionkit-memory, sessionkit-redis, sessionkit-memcache,
+modes: bare, bare-layer, sessionkit-memory, sessionkit-redis, sessionkit-memcache,
        tower-sessions-memory, tower-sessions-redis
+bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
 GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
 --expiry: session expiry in seconds (default 2592000, sanic-session's 30 days).
@@ -188,6 +194,7 @@ pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std
     let expiry = Duration::from_secs(args.expiry);
     Ok(match mode {
         Mode::Bare => bare::router(),
+        Mode::BareLayer => bare::router_with_layer(),
         Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry)?,
         Mode::SessionkitRedis => sessionkit_modes::redis(args.expiry, &args.redis_url).await?,
         Mode::SessionkitMemcache => sessionkit_modes::memcache(args.expiry, &args.memcached)?,
