@@ -157,8 +157,10 @@ impl FailingStore {
     }
 }
 
+/// Ready, like the memory store's futures: the layer takes the failure
+/// without awaiting (its immediate path).
 fn failed<'a, T: Send + 'a>(what: &'static str) -> StoreFuture<'a, T> {
-    Box::pin(async move { Err(StoreError::new(what)) })
+    StoreFuture::ready(Err(StoreError::new(what)))
 }
 
 impl SessionStore for FailingStore {
@@ -179,6 +181,9 @@ impl SessionStore for FailingStore {
             return failed("injected delete failure");
         }
         self.inner.delete(key)
+    }
+    fn immediate(&self) -> bool {
+        self.inner.immediate()
     }
 }
 

@@ -13,7 +13,8 @@ use tower_service::Service;
 
 use crate::layer::{error_response, Shared};
 use crate::session::{RequestHandle, RequestState, Slot, SlotState};
-use crate::{cookie, Error};
+use crate::store::{StoreError, StoreFuture};
+use crate::{cookie, Error, SessionConfig};
 
 /// The service [`SessionLayer`](crate::SessionLayer) wraps around a router.
 #[derive(Clone)]
@@ -97,8 +98,10 @@ where
                     if slots.is_empty() {
                         return Poll::Ready(Ok(response));
                     }
-                    let future = Box::pin(finish(request, slots, response));
-                    this.state.set(State::Finish { future });
+                    match finish_now(request, slots, response) {
+                        Finished::Done(response) => return Poll::Ready(Ok(response)),
+                        Finished::Later(future) => this.state.set(State::Finish { future }),
+                    }
                 }
                 StateProj::Finish { future } => return future.as_mut().poll(cx).map(Ok),
             }
@@ -106,70 +109,152 @@ where
     }
 }
 
-/// Saves, deletes and sets cookies for every session the request used.
-async fn finish(request: Arc<RequestState>, slots: Vec<Slot>, mut response: Response) -> Response {
-    for slot in slots {
-        match commit(&request.shared, slot).await {
-            Ok(Some(cookie)) => {
-                response.headers_mut().append(SET_COOKIE, cookie);
+enum Finished {
+    Done(Response),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
+/// Saves, deletes and sets cookies for every session the request used,
+/// without a future of its own when it can: when no session needs the
+/// store (read-only), or the store is [immediate](crate::store::SessionStore::immediate).
+/// Otherwise the rest is boxed, from the first operation that must wait.
+fn finish_now(request: Arc<RequestState>, slots: Vec<Slot>, mut response: Response) -> Finished {
+    let shared = &request.shared;
+    let immediate = shared.store.immediate();
+    let mut slots = slots.into_iter();
+    while let Some(slot) = slots.next() {
+        let mut plan = match plan(slot) {
+            Ok(plan) => plan,
+            Err(error) => return Finished::Done(error_response(shared, &error)),
+        };
+        for i in 0..plan.ops.len() {
+            let Some(op) = &plan.ops[i] else { continue };
+            if !immediate {
+                return Finished::Later(Box::pin(finish(request, plan, slots, response)));
             }
-            Ok(None) => {}
-            Err(error) => return error_response(&request.shared, &error),
+            // A pending future (the store was not immediate after all) is
+            // dropped unpolled, and the operation done again in a future.
+            let outcome = op.run(shared, &plan.config).into_ready().ok();
+            match outcome {
+                Some(Ok(())) => plan.ops[i] = None,
+                Some(Err(source)) => {
+                    let error = store_error(&plan.config, source);
+                    return Finished::Done(error_response(shared, &error));
+                }
+                None => return Finished::Later(Box::pin(finish(request, plan, slots, response))),
+            }
+        }
+        if let Some(cookie) = plan.cookie {
+            response.headers_mut().append(SET_COOKIE, cookie);
+        }
+    }
+    Finished::Done(response)
+}
+
+/// What [`finish_now`] left: the rest of `first`, then every slot in `rest`.
+async fn finish(
+    request: Arc<RequestState>,
+    first: Plan,
+    rest: std::vec::IntoIter<Slot>,
+    mut response: Response,
+) -> Response {
+    let shared = &request.shared;
+    let mut next = Some(Ok(first));
+    let mut rest = rest;
+    while let Some(plan) = next.take().or_else(|| rest.next().map(plan)) {
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(error) => return error_response(shared, &error),
+        };
+        for op in plan.ops.iter().flatten() {
+            if let Err(source) = op.run(shared, &plan.config).await {
+                return error_response(shared, &store_error(&plan.config, source));
+            }
+        }
+        if let Some(cookie) = plan.cookie {
+            response.headers_mut().append(SET_COOKIE, cookie);
         }
     }
     response
 }
 
-/// Carries out what one session left; returns its `Set-Cookie`, if any.
-async fn commit(shared: &Shared, slot: Slot) -> Result<Option<HeaderValue>, Error> {
-    let config = &slot.config;
+/// What one session leaves to do: store operations in order (a save, a
+/// delete, or a save and then the delete of the old key when the id was
+/// cycled), then its `Set-Cookie`, if any.
+struct Plan {
+    config: SessionConfig,
+    ops: [Option<Op>; 2],
+    cookie: Option<HeaderValue>,
+}
+
+enum Op {
+    Save { key: String, bytes: Vec<u8> },
+    Delete { key: String },
+}
+
+impl Op {
+    fn run<'a>(&'a self, shared: &'a Shared, config: &SessionConfig) -> StoreFuture<'a, ()> {
+        match self {
+            Op::Save { key, bytes } => shared.store.save(key, bytes, config.expiry()),
+            Op::Delete { key } => shared.store.delete(key),
+        }
+    }
+}
+
+fn store_error(config: &SessionConfig, source: StoreError) -> Error {
+    Error::Store {
+        session_name: config.session_name().to_owned(),
+        source,
+    }
+}
+
+/// Decides what one session left asks for.
+fn plan(slot: Slot) -> Result<Plan, Error> {
+    let config = slot.config;
+    let mut plan = Plan {
+        ops: [None, None],
+        cookie: None,
+        config,
+    };
     let returned = match slot.state {
         SlotState::CheckedOut => {
             tracing::warn!(
-                session = config.session_name(),
+                session = plan.config.session_name(),
                 "a session was still held when the response was sent (moved into a task?); its changes are not saved"
             );
-            return Ok(None);
+            return Ok(plan);
         }
         SlotState::Returned(Err(source)) => {
             return Err(Error::Encode {
-                session_name: config.session_name().to_owned(),
+                session_name: plan.config.session_name().to_owned(),
                 source,
             })
         }
         SlotState::Returned(Ok(returned)) => returned,
     };
-    let store_error = |source| Error::Store {
-        session_name: config.session_name().to_owned(),
-        source,
-    };
-    let store = &shared.store;
     if returned.empty {
-        if let Some(key) = &slot.stored_key {
-            store.delete(key).await.map_err(store_error)?;
-        }
+        plan.ops[0] = slot.stored_key.map(|key| Op::Delete { key });
         let expire = slot.stored_id.is_some() || returned.destroyed;
-        return Ok(expire.then(|| cookie::delete_cookie(config)));
+        plan.cookie = expire.then(|| cookie::delete_cookie(&plan.config));
+        return Ok(plan);
     }
-    let cycled = slot.stored_id.filter(|old| *old != returned.id);
-    if returned.changed || cycled.is_some() {
-        let new_key;
-        let key = match (&slot.stored_key, cycled) {
-            (Some(key), None) => key,
-            _ => {
-                new_key = config.store_key(&returned.id);
-                &new_key
-            }
+    let cycled = slot.stored_id.is_some_and(|old| old != returned.id);
+    let mut old_key = slot.stored_key;
+    if returned.changed || cycled {
+        let key = match old_key.take_if(|_| !cycled) {
+            Some(key) => key,
+            None => plan.config.store_key(&returned.id),
         };
-        store
-            .save(key, &returned.bytes, config.expiry())
-            .await
-            .map_err(store_error)?;
+        plan.ops[0] = Some(Op::Save {
+            key,
+            bytes: returned.bytes,
+        });
     }
-    if let (Some(key), Some(_)) = (&slot.stored_key, cycled) {
-        store.delete(key).await.map_err(store_error)?;
+    if cycled {
+        plan.ops[1] = old_key.map(|key| Op::Delete { key });
     }
     // Sent on every visit, like sanic-session: the cookie's expiry slides
     // with the store's (refreshed by the load).
-    Ok(Some(cookie::set_cookie(config, &returned.id)))
+    plan.cookie = Some(cookie::set_cookie(&plan.config, &returned.id));
+    Ok(plan)
 }

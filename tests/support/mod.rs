@@ -197,6 +197,9 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.counts.deletes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key)
     }
+    fn immediate(&self) -> bool {
+        self.inner.immediate()
+    }
 }
 
 /// Log lines captured from `tracing` while a future runs on this thread.

@@ -28,10 +28,18 @@
 //!   forever (use a timeout).
 //!
 //! The trait is object safe: the layer keeps an `Arc<dyn SessionStore>`.
+//!
+//! A store that talks to a server returns its work as a future,
+//! [`StoreFuture::new`] (one allocation). A store that does its work in the
+//! call itself, in memory, returns [`StoreFuture::ready`] (no allocation)
+//! and says so with [`immediate`](SessionStore::immediate), which lets the
+//! layer finish a request without boxing a future of its own.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use crate::error::StoreError;
@@ -43,8 +51,89 @@ pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-/// The future a store method returns.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// What a store method returns: a result the store already has, or a boxed
+/// future that produces it.
+///
+/// ```
+/// use sessionkit::store::{StoreError, StoreFuture};
+///
+/// # async fn demo() {
+/// let done: StoreFuture<'_, ()> = StoreFuture::ready(Ok(()));
+/// assert!(done.is_ready());
+/// let later: StoreFuture<'_, u8> = StoreFuture::new(async { Ok(7) });
+/// assert!(!later.is_ready());
+/// assert_eq!(later.await.unwrap(), 7);
+/// # }
+/// ```
+#[must_use = "a store future does nothing unless awaited"]
+pub struct StoreFuture<'a, T> {
+    state: State<'a, T>,
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+enum State<'a, T> {
+    /// The result, until it is taken.
+    Ready(Option<Result<T, StoreError>>),
+    Pending(Boxed<'a, T>),
+}
+
+impl<'a, T> StoreFuture<'a, T> {
+    /// A result the store already has: nothing is allocated.
+    pub fn ready(result: Result<T, StoreError>) -> Self {
+        StoreFuture {
+            state: State::Ready(Some(result)),
+        }
+    }
+
+    /// Work still to do: `future` is boxed.
+    pub fn new(future: impl Future<Output = Result<T, StoreError>> + Send + 'a) -> Self {
+        StoreFuture {
+            state: State::Pending(Box::pin(future)),
+        }
+    }
+
+    /// Whether the result is already there (made by [`ready`](Self::ready)).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready(Some(_)))
+    }
+
+    /// The result, if it is already there; otherwise the future back.
+    pub fn into_ready(self) -> Result<Result<T, StoreError>, Self> {
+        match self.state {
+            State::Ready(Some(result)) => Ok(result),
+            state => Err(StoreFuture { state }),
+        }
+    }
+}
+
+// Nothing is ever pinned in place: the result is moved out and the pending
+// future lives in its own box.
+impl<T> Unpin for StoreFuture<'_, T> {}
+
+impl<T> Future for StoreFuture<'_, T> {
+    type Output = Result<T, StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            State::Ready(result) => {
+                Poll::Ready(result.take().expect("StoreFuture polled after completion"))
+            }
+            State::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<T> fmt::Debug for StoreFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Ready(Some(_)) => "ready",
+            State::Ready(None) => "taken",
+            State::Pending(_) => "pending",
+        };
+        f.debug_tuple("StoreFuture").field(&state).finish()
+    }
+}
 
 /// Where sessions live. See the [module docs](self) for the contract.
 pub trait SessionStore: Send + Sync + 'static {
@@ -57,6 +146,15 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes `key`; a missing key is not an error.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Whether every future this store returns is [ready](StoreFuture::ready)
+    /// when returned: the store does its work in the call (in memory) and
+    /// never waits. The layer then saves without boxing a future. Default
+    /// `false`. A store that says `true` and then returns a pending future
+    /// still works, but the layer may call that operation a second time.
+    fn immediate(&self) -> bool {
+        false
+    }
 }
 
 impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
@@ -68,5 +166,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         (**self).delete(key)
+    }
+    fn immediate(&self) -> bool {
+        (**self).immediate()
     }
 }

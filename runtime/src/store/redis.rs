@@ -355,7 +355,7 @@ impl fmt::Debug for RedisStore {
 
 impl SessionStore for RedisStore {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move {
+        StoreFuture::new(async move {
             let mut cmd = ::redis::cmd("GETEX");
             cmd.arg(key);
             expiry_args(&mut cmd, ttl);
@@ -364,7 +364,7 @@ impl SessionStore for RedisStore {
     }
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        StoreFuture::new(async move {
             if value.len() > self.max_value_size {
                 return Err(RedisStoreError::ValueTooLarge {
                     size: value.len(),
@@ -381,7 +381,7 @@ impl SessionStore for RedisStore {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        StoreFuture::new(async move {
             let mut cmd = ::redis::cmd("DEL");
             cmd.arg(key);
             let _: () = self.run("DEL", cmd).await?;

@@ -374,7 +374,7 @@ impl fmt::Debug for MemcacheStore {
 
 impl SessionStore for MemcacheStore {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move {
+        StoreFuture::new(async move {
             let exptime = exptime(ttl, SystemTime::now());
             let (mut connection, call) = self.checkout(key, "gat").await?;
             let outcome =
@@ -384,7 +384,7 @@ impl SessionStore for MemcacheStore {
     }
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        StoreFuture::new(async move {
             let exptime = exptime(ttl, SystemTime::now());
             let (mut connection, call) = self.checkout(key, "set").await?;
             let outcome =
@@ -394,7 +394,7 @@ impl SessionStore for MemcacheStore {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        StoreFuture::new(async move {
             let (mut connection, call) = self.checkout(key, "delete").await?;
             let outcome = tokio::time::timeout_at(call.deadline, connection.delete(key)).await;
             Ok(call.settle(connection, outcome)?)

@@ -61,7 +61,6 @@ mod sweeper;
 mod tests;
 
 use std::fmt;
-use std::future::ready;
 use std::hash::BuildHasher;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -258,13 +257,13 @@ impl fmt::Debug for MemoryStore {
 }
 
 // The work is synchronous and short (one locked hash-map operation), so each
-// method computes its result and returns it in a ready future: no async state
-// machine, and no lock is ever held across an await.
+// method computes its result and returns it ready: no allocation, no async
+// state machine, and no lock is ever held across an await.
 impl SessionStore for MemoryStore {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
         let now = self.prepare();
         let value = self.inner.shard(key).load(key, now, expiry(now, ttl));
-        Box::pin(ready(Ok(value)))
+        StoreFuture::ready(Ok(value))
     }
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
@@ -276,13 +275,17 @@ impl SessionStore for MemoryStore {
         } else {
             shard.save(key, value, now, expiry(now, ttl));
         }
-        Box::pin(ready(Ok(())))
+        StoreFuture::ready(Ok(()))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         self.prepare();
         self.inner.shard(key).delete(key);
-        Box::pin(ready(Ok(())))
+        StoreFuture::ready(Ok(()))
+    }
+
+    fn immediate(&self) -> bool {
+        true
     }
 }
 

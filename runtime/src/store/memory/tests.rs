@@ -1,5 +1,4 @@
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::advance;
@@ -27,14 +26,12 @@ fn one_shard_store() -> MemoryStore {
     store
 }
 
-/// Polls a store future once, outside any runtime: they must be ready.
-fn ready_now<T>(mut future: StoreFuture<'_, T>) -> Result<T, StoreError> {
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(result) => result,
-        Poll::Pending => panic!("memory store futures are always ready"),
+/// Takes a store future's result at once, outside any runtime: memory
+/// store futures are always ready.
+fn ready_now<T>(future: StoreFuture<'_, T>) -> Result<T, StoreError> {
+    match future.into_ready() {
+        Ok(result) => result,
+        Err(_) => panic!("memory store futures are always ready"),
     }
 }
 
