@@ -4,6 +4,8 @@
 //! another service, another session type or an older release), and encoding
 //! writes them back, so a typed session never drops what it does not know.
 
+use std::cell::RefCell;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -87,7 +89,57 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
 /// buffer and comparing once is cheaper than comparing serde_json's many
 /// small writes one by one.)
 fn encodes_to<T: Serialize>(data: &T, bytes: &[u8]) -> bool {
-    serde_json::to_vec(data).is_ok_and(|ours| ours == bytes)
+    with_encoding(data, None, |ours| ours == bytes).unwrap_or(false)
+}
+
+/// A scratch buffer that outgrew this is freed after use rather than kept
+/// by the thread.
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+thread_local! {
+    /// Scratch space for encodings that are compared and perhaps copied,
+    /// so that comparing costs no allocation once the buffer has grown.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with our encoding of `data` (and `extras`), written into a
+/// per-thread buffer. Falls back to a fresh buffer when that one is in use
+/// (an encoding nested in another) or gone (a thread shutting down).
+pub(crate) fn with_encoding<T: Serialize, R>(
+    data: &T,
+    extras: Option<&Extras>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> serde_json::Result<R> {
+    let mut f = Some(f);
+    let scratch = SCRATCH.try_with(|cell| {
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            return None;
+        };
+        buf.clear();
+        let result = write(&mut buf, data, extras).map(|()| f.take().map(|f| f(&buf)));
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        Some(result)
+    });
+    match scratch {
+        Ok(Some(result)) => result.map(|r| r.expect("f is called once")),
+        _ => {
+            let f = f.take().expect("f was not called");
+            encode(data, extras).map(|ours| f(&ours))
+        }
+    }
+}
+
+fn write<T: Serialize>(
+    out: &mut Vec<u8>,
+    data: &T,
+    extras: Option<&Extras>,
+) -> serde_json::Result<()> {
+    match extras {
+        None => serde_json::to_writer(out, data),
+        Some(extras) => serde_json::to_writer(out, &WithExtras { data, extras }),
+    }
 }
 
 /// `T`'s fields followed by the keys it does not know.

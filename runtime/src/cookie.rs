@@ -36,55 +36,81 @@ pub(crate) fn session_id_from(headers: &HeaderMap, name: &str) -> Option<Session
 }
 
 /// Appends the attributes every session cookie carries, set or delete.
-fn push_common(out: &mut String, config: &SessionConfig) {
-    out.push_str("; Path=/");
+fn push_common(out: &mut Vec<u8>, config: &SessionConfig) {
+    out.extend_from_slice(b"; Path=/");
     if let Some(domain) = config.domain() {
-        out.push_str("; Domain=");
-        out.push_str(domain);
+        out.extend_from_slice(b"; Domain=");
+        out.extend_from_slice(domain.as_bytes());
     }
 }
 
-fn push_flags(out: &mut String, config: &SessionConfig) {
+fn push_flags(out: &mut Vec<u8>, config: &SessionConfig) {
     if config.httponly() {
-        out.push_str("; HttpOnly");
+        out.extend_from_slice(b"; HttpOnly");
     }
     if config.secure() {
-        out.push_str("; Secure");
+        out.extend_from_slice(b"; Secure");
     }
     if let Some(same_site) = config.samesite() {
-        out.push_str("; SameSite=");
-        out.push_str(same_site.as_attribute());
+        out.extend_from_slice(b"; SameSite=");
+        out.extend_from_slice(same_site.as_attribute().as_bytes());
     }
 }
 
-fn header(value: String) -> HeaderValue {
-    HeaderValue::try_from(value)
-        .expect("cookie names, ids and validated attributes are visible ASCII")
+thread_local! {
+    /// Where headers are built, so that the only allocation is the header
+    /// value itself, made at its exact size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The header value `build` writes (into a per-thread buffer, or a fresh
+/// one while a thread shuts down).
+fn header(build: impl FnOnce(&mut Vec<u8>)) -> HeaderValue {
+    let value = |bytes: &[u8]| {
+        HeaderValue::from_bytes(bytes)
+            .expect("cookie names, ids and validated attributes are visible ASCII")
+    };
+    let mut build = Some(build);
+    let built = SCRATCH.try_with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        buf.clear();
+        (build.take()?)(&mut buf);
+        Some(value(&buf))
+    });
+    match (built, build) {
+        (Ok(Some(header)), _) => header,
+        (_, Some(build)) => {
+            let mut buf = Vec::with_capacity(160);
+            build(&mut buf);
+            value(&buf)
+        }
+        (_, None) => unreachable!("the header was built or its builder is still here"),
+    }
 }
 
 /// `Set-Cookie` giving the browser `id`; `Max-Age`/`Expires` unless `sessioncookie`.
 pub(crate) fn set_cookie(config: &SessionConfig, id: &SessionId) -> HeaderValue {
-    let mut out = String::with_capacity(160);
-    out.push_str(config.cookie_name());
-    out.push('=');
-    out.push_str(id.as_str());
-    push_common(&mut out, config);
-    if !config.sessioncookie() {
-        push_max_age_and_expires(&mut out, config.expiry_secs());
-    }
-    push_flags(&mut out, config);
-    header(out)
+    header(|out| {
+        out.extend_from_slice(config.cookie_name().as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(id.as_bytes());
+        push_common(out, config);
+        if !config.sessioncookie() {
+            push_max_age_and_expires(out, config.expiry_secs());
+        }
+        push_flags(out, config);
+    })
 }
 
 /// `Set-Cookie` that makes the browser drop the session cookie.
 pub(crate) fn delete_cookie(config: &SessionConfig) -> HeaderValue {
-    let mut out = String::with_capacity(160);
-    out.push_str(config.cookie_name());
-    out.push('=');
-    push_common(&mut out, config);
-    out.push_str("; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
-    push_flags(&mut out, config);
-    header(out)
+    header(|out| {
+        out.extend_from_slice(config.cookie_name().as_bytes());
+        out.push(b'=');
+        push_common(out, config);
+        out.extend_from_slice(b"; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+        push_flags(out, config);
+    })
 }
 
 thread_local! {
@@ -94,22 +120,28 @@ thread_local! {
 }
 
 /// Appends `; Max-Age=<expiry>; Expires=<now + expiry as an HTTP date, UTC>`.
-fn push_max_age_and_expires(out: &mut String, expiry_secs: u64) {
+fn push_max_age_and_expires(out: &mut Vec<u8>, expiry_secs: u64) {
     let second = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    EXPIRES.with(|cache| {
-        let mut cache = cache.borrow_mut();
+    let text = |second: u64| {
+        let at = UNIX_EPOCH + Duration::from_secs(second + expiry_secs);
+        format!(
+            "; Max-Age={expiry_secs}; Expires={}",
+            httpdate::fmt_http_date(at)
+        )
+    };
+    let cached = EXPIRES.try_with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
         if cache.0 != second || cache.1 != expiry_secs {
-            let at = UNIX_EPOCH + Duration::from_secs(second + expiry_secs);
-            let text = format!(
-                "; Max-Age={expiry_secs}; Expires={}",
-                httpdate::fmt_http_date(at)
-            );
-            *cache = (second, expiry_secs, text);
+            *cache = (second, expiry_secs, text(second));
         }
-        out.push_str(&cache.2);
+        out.extend_from_slice(cache.2.as_bytes());
+        Some(())
     });
+    if cached.ok().flatten().is_none() {
+        out.extend_from_slice(text(second).as_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -242,10 +274,11 @@ mod tests {
     /// The cached attributes follow the clock and the expiry.
     #[test]
     fn expires_cache_is_keyed_by_second_and_expiry() {
-        let mut a = String::new();
+        let mut a = Vec::new();
         push_max_age_and_expires(&mut a, 60);
-        let mut b = String::new();
+        let mut b = Vec::new();
         push_max_age_and_expires(&mut b, 120);
+        let (a, b) = (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
         assert!(a.starts_with("; Max-Age=60; Expires="), "{a}");
         let date = b.strip_prefix("; Max-Age=120; Expires=").unwrap();
         let parsed = httpdate::parse_http_date(date).unwrap();

@@ -43,6 +43,12 @@ impl SessionId {
         (!bad).then_some(SessionId(bytes))
     }
 
+    /// The id's 32 ASCII bytes.
+    #[cfg(feature = "axum")]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever stored.

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::layer::{error_response, Shared};
-use crate::session::{RequestHandle, RequestState, Slot, SlotState};
+use crate::session::{RequestHandle, RequestState, Slot, SlotState, Slots};
 use crate::store::{StoreError, StoreFuture};
 use crate::{cookie, Error, SessionConfig};
 
@@ -118,7 +118,7 @@ enum Finished {
 /// without a future of its own when it can: when no session needs the
 /// store (read-only), or the store is [immediate](crate::store::SessionStore::immediate).
 /// Otherwise the rest is boxed, from the first operation that must wait.
-fn finish_now(request: Arc<RequestState>, slots: Vec<Slot>, mut response: Response) -> Finished {
+fn finish_now(request: Arc<RequestState>, slots: Slots, mut response: Response) -> Finished {
     let shared = &request.shared;
     let immediate = shared.store.immediate();
     let mut slots = slots.into_iter();
@@ -245,10 +245,9 @@ fn plan(slot: Slot) -> Result<Plan, Error> {
             Some(key) => key,
             None => plan.config.store_key(&returned.id),
         };
-        plan.ops[0] = Some(Op::Save {
-            key,
-            bytes: returned.bytes,
-        });
+        // `None`: unchanged, saved under a new id: the loaded bytes.
+        let bytes = returned.bytes.or(slot.stored).unwrap_or_default();
+        plan.ops[0] = Some(Op::Save { key, bytes });
     }
     if cycled {
         plan.ops[1] = old_key.map(|key| Op::Delete { key });

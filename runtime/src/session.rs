@@ -32,8 +32,9 @@ pub(crate) enum SlotState {
 /// What a dropped session asks the layer to do.
 pub(crate) struct Returned {
     pub(crate) id: SessionId,
-    /// The data as it is to be stored.
-    pub(crate) bytes: Vec<u8>,
+    /// The data as it is to be stored; `None`: exactly the loaded bytes
+    /// (`Slot::stored`), so no copy was made.
+    pub(crate) bytes: Option<Vec<u8>>,
     /// The data differs from what was loaded (always true for a fresh session).
     pub(crate) changed: bool,
     /// The data is the empty session (`T::default()`, no unknown keys).
@@ -42,21 +43,25 @@ pub(crate) struct Returned {
     pub(crate) destroyed: bool,
 }
 
+/// The sessions of one request. (Kept in a `Vec`, not inline: an inline
+/// slot makes every request, even one that uses no session, copy it around.)
+pub(crate) type Slots = Vec<Slot>;
+
 /// The state one request's sessions share with the layer.
 pub(crate) struct RequestState {
     pub(crate) shared: Arc<Shared>,
-    slots: Mutex<Vec<Slot>>,
+    slots: Mutex<Slots>,
 }
 
 impl RequestState {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         RequestState {
             shared,
-            slots: Mutex::new(Vec::new()),
+            slots: Mutex::new(Slots::new()),
         }
     }
 
-    pub(crate) fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+    pub(crate) fn slots(&self) -> MutexGuard<'_, Slots> {
         // A panic while holding the lock leaves the slots consistent: each
         // write is a single assignment.
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
@@ -173,6 +178,8 @@ impl<T: SessionData> Session<T> {
             None => (T::default(), None, false),
         };
         let mut slots = request.slots();
+        // Room for just this one: nearly every request has one session.
+        slots.reserve_exact(1);
         slots.push(Slot {
             config,
             stored_id,
@@ -216,7 +223,11 @@ impl<T: SessionData> Session<T> {
             SlotState::Returned(Err(_)) => return Err(already()),
             SlotState::Returned(Ok(returned)) => returned,
         };
-        let Ok(decoded) = codec::decode::<T>(&returned.bytes) else {
+        let bytes = match &returned.bytes {
+            Some(bytes) => bytes.as_slice(),
+            None => slot.stored.as_deref().unwrap_or_default(),
+        };
+        let Ok(decoded) = codec::decode::<T>(bytes) else {
             // Two types share one cookie name and do not agree on its shape.
             return Err(already());
         };
@@ -235,21 +246,30 @@ impl<T: SessionData> Session<T> {
 
     /// Encodes the data and decides, against what was loaded, what the layer must do.
     fn settle(&self, stored: Option<&[u8]>, canonical: bool) -> serde_json::Result<Returned> {
-        let bytes = codec::encode(&self.data, self.extras.as_ref())?;
-        let changed = match stored {
-            None => true,
-            Some(stored) if stored == bytes.as_slice() => false,
-            Some(_) if canonical => true,
+        // The encoding is compared in a scratch buffer and copied out only
+        // when it differs from what was loaded: a read allocates nothing.
+        let mut bytes = None;
+        codec::with_encoding(&self.data, self.extras.as_ref(), |ours| {
+            if stored != Some(ours) {
+                bytes = Some(ours.to_vec());
+            }
+        })?;
+        let changed = match (stored, &bytes) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(_)) if canonical => true,
             // Another writer (sanic-session escapes `/`, orders keys its own
             // way) may encode the same data differently: compare our own
             // encoding of what was loaded.
-            Some(stored) => match codec::decode::<T>(stored) {
-                Ok(d) => codec::encode(&d.data, d.extras.as_ref())? != bytes,
+            (Some(stored), Some(ours)) => match codec::decode::<T>(stored) {
+                Ok(d) => codec::with_encoding(&d.data, d.extras.as_ref(), |theirs| theirs != ours)?,
                 Err(_) => true,
             },
         };
         let empty = if changed || self.destroyed {
-            self.extras.is_none() && bytes == codec::encode(&T::default(), None)?
+            let current = bytes.as_deref().or(stored).unwrap_or_default();
+            self.extras.is_none()
+                && codec::with_encoding(&T::default(), None, |empty| empty == current)?
         } else {
             false
         };
