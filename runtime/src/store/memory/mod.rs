@@ -15,7 +15,8 @@
 //!   runtime);
 //! * a background sweeper, a tokio task started on first use inside a tokio
 //!   runtime, visits one shard at a time so that every shard is swept once
-//!   every 4 seconds, and gives memory back when a shard became mostly empty.
+//!   every 4 seconds, and gives memory back (see
+//!   [below](#giving-memory-back)).
 //!   It holds only a weak reference, so it ends once the last clone of the
 //!   store is dropped. If its runtime shuts down while the store lives on,
 //!   the next call made inside another runtime starts a new one. It needs a
@@ -54,6 +55,30 @@
 //! with `session:` keys (40 bytes) and 20-byte values, 100,000 to 1,000,000
 //! sessions: 124 to 164 bytes allocated and about 145 bytes resident per
 //! session (capacity a table has not used yet is not resident).
+//!
+//! # Giving memory back
+//!
+//! Removing sessions frees their memory to the allocator, not to the
+//! operating system, and glibc's `malloc` keeps freed small blocks for
+//! reuse: a process that held 100,000 sessions would stay near its peak size
+//! after they expired. So the background sweeper shrinks a shard's table
+//! once it is under a quarter full, and at the end of a pass over all
+//! shards, once what it removed since it last did so adds up to at least
+//! 1 MiB (keys, values and table space, estimated), it asks the allocator to
+//! return free memory to the operating system. Only what the sweeper removes
+//! counts: the room that `load`, `save` and `delete` free as they go is what
+//! the next sessions reuse.
+//!
+//! On Linux with glibc that is `malloc_trim(0)`, called on a tokio blocking
+//! thread, since glibc locks each of its arenas in turn while it walks it
+//! (well under a millisecond after 100,000 sessions expired; some 12 ms, for
+//! nothing, when 100,000 of 1,000,000 expire at scattered places). Measured
+//! with 100,000 sessions, resident memory goes from 5.2 MB to 19 MB and back
+//! to 5.4 MB (15 MB without it). `malloc_trim` leaves alone the free space at
+//! the end of a thread's arena, so some can stay: a few hundred KB to a few
+//! MB, depending on where that arena's last live block lies. On other
+//! targets (musl, macOS, Windows) nothing is called, and memory goes back as
+//! that allocator decides.
 
 mod shard;
 mod sweeper;

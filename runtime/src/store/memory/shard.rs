@@ -15,6 +15,12 @@ const FULL_SWEEP_BUDGET: usize = 16;
 const EVICTION_SAMPLE: usize = 5;
 /// A table at most this big is never shrunk: not worth the rehash.
 const SHRINK_MIN_CAPACITY: usize = 64;
+/// What freeing an entry gives the allocator besides its key and value
+/// bytes: glibc's overhead on those two allocations, 8 to 23 bytes each.
+const ENTRY_ALLOCATION_OVERHEAD: usize = 32;
+/// What a table holds per unit of capacity: a 48-byte slot of the entry
+/// vector and 8/7 of a 9-byte index slot (the index's load factor is 7/8).
+const TABLE_BYTES_PER_SLOT: usize = 58;
 
 /// A stored session. 24 bytes: the value's fat pointer and the expiry.
 pub(super) struct Entry {
@@ -179,15 +185,26 @@ impl Shard {
     /// Removes every expired entry, then gives memory back when the table
     /// has become mostly empty (under a quarter full: shrink to twice the
     /// live count, so a shard hovering around one size does not thrash).
-    pub(super) fn sweep_all(&mut self, now: u64) {
-        self.map.retain(|_, e| e.expires_at > now);
+    /// Returns about how many bytes that freed: the removed keys and values
+    /// with their allocation overhead, and the table slots a shrink gave up.
+    pub(super) fn sweep_all(&mut self, now: u64) -> usize {
+        let mut freed = 0;
+        self.map.retain(|key, e| {
+            let live = e.expires_at > now;
+            if !live {
+                freed += key.len() + e.value.len() + ENTRY_ALLOCATION_OVERHEAD;
+            }
+            live
+        });
         let capacity = self.map.capacity();
         if capacity > SHRINK_MIN_CAPACITY && self.map.len() <= capacity / 4 {
             self.map.shrink_to(self.map.len() * 2);
+            freed += capacity.saturating_sub(self.map.capacity()) * TABLE_BYTES_PER_SLOT;
         }
         if self.cursor >= self.map.len() {
             self.cursor = 0;
         }
+        freed
     }
 
     fn expiry_at(&self, index: usize) -> u64 {

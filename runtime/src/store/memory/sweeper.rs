@@ -1,6 +1,8 @@
 //! The background sweeper: one tokio task per store, started on first use
 //! inside a runtime, that removes expired sessions nobody reads any more and
-//! gives memory back.
+//! gives memory back: it shrinks tables that became mostly empty, and once it
+//! has freed a lot it asks the allocator to return the freed memory to the
+//! operating system.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -11,6 +13,13 @@ use super::Inner;
 /// How long the sweeper takes to visit every shard once. It visits one
 /// shard at a time, so a request waits on a sweep of at most one shard.
 pub(super) const FULL_PASS: Duration = Duration::from_secs(4);
+
+/// How many bytes the sweeper must have freed before it asks the allocator
+/// to give memory back, at the end of a pass: glibc keeps freed small blocks
+/// for reuse, so without that a store that held many sessions keeps the
+/// process's memory at its peak. Below this, what comes back is not worth
+/// the walk over the heap.
+const RELEASE_THRESHOLD: usize = 1 << 20;
 
 /// Starts the sweeper unless one is running or there is no tokio runtime
 /// here (then a later call, made inside a runtime, starts it).
@@ -44,6 +53,9 @@ pub(super) fn ensure_running(inner: &Arc<Inner>) {
 
 async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
     let mut next = 0;
+    // Bytes freed since memory was last given back: counted across passes,
+    // so that sessions expiring a few at a time are given back too.
+    let mut freed = 0;
     loop {
         tokio::time::sleep(tick).await;
         // Strong only for the sweep itself, so that dropping the last clone
@@ -52,8 +64,16 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
             return;
         };
         let now = inner.now_ms();
-        super::lock(&inner.shards[next]).sweep_all(now);
+        freed += super::lock(&inner.shards[next]).sweep_all(now);
         next = (next + 1) % inner.shards.len();
+        if next == 0 && freed >= RELEASE_THRESHOLD {
+            freed = 0;
+            // glibc locks and walks each arena in turn: on a blocking
+            // thread, so that no request waits behind it on this worker.
+            drop(tokio::task::spawn_blocking(
+                sessionkit_trim::release_free_memory,
+            ));
+        }
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use tokio::time::advance;
 
-use super::shard::Entry;
+use super::shard::{Entry, Shard};
 use super::sweeper::FULL_PASS;
 use super::{lock, MemoryStore};
 use crate::store::{SessionStore, StoreError, StoreFuture};
@@ -48,6 +48,28 @@ fn table_capacity(store: &MemoryStore) -> usize {
 fn entry_layout_matches_the_documented_overhead() {
     assert_eq!(size_of::<Entry>(), 24);
     assert_eq!(size_of::<Box<str>>(), 16);
+}
+
+#[test]
+fn a_full_sweep_reports_the_bytes_it_freed() {
+    let mut shard = Shard::new(1_000, 1);
+    for i in 0..100 {
+        shard.save(&key(i), b"0123456789", 0, 10);
+    }
+    for i in 100..110 {
+        shard.save(&key(i), b"live", 0, 1_000);
+    }
+    let table_before = shard.table_capacity();
+    let freed = shard.sweep_all(10);
+    let table_after = shard.table_capacity();
+    assert_eq!(shard.len(), 10);
+    assert!(table_after < table_before, "table not shrunk");
+    // Each removed entry: its key (40 bytes), its value (10) and 32 of
+    // allocation overhead; each table slot given up: 58.
+    assert_eq!(
+        freed,
+        100 * (40 + 10 + 32) + (table_before - table_after) * 58
+    );
 }
 
 #[tokio::test]
