@@ -64,10 +64,12 @@
 //! after they expired. So the background sweeper shrinks a shard's table
 //! once it is under a quarter full, and at the end of a pass over all
 //! shards, once what it removed since it last did so adds up to at least
-//! 1 MiB (keys, values and table space, estimated), it asks the allocator to
-//! return free memory to the operating system. Only what the sweeper removes
-//! counts: the room that `load`, `save` and `delete` free as they go is what
-//! the next sessions reuse.
+//! 1 MiB (keys, values and table space, estimated) and a table has shrunk
+//! (the store holds far fewer sessions than it did), it asks the allocator
+//! to return free memory to the operating system. Under steady churn no
+//! table shrinks and nothing is asked: the freed room is what the next
+//! sessions reuse. Only what the sweeper removes counts: the room that
+//! `load`, `save` and `delete` free as they go is reused the same way.
 //!
 //! On Linux with glibc that is `malloc_trim(0)`, called on a tokio blocking
 //! thread, since glibc locks each of its arenas in turn while it walks it
@@ -141,6 +143,9 @@ struct Inner {
     sweeper_running: AtomicBool,
     #[cfg(test)]
     sweeper_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// How many times the sweeper asked the allocator to give memory back.
+    #[cfg(test)]
+    releases: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -334,6 +339,8 @@ impl Inner {
             sweeper_running: AtomicBool::new(false),
             #[cfg(test)]
             sweeper_task: Mutex::new(None),
+            #[cfg(test)]
+            releases: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

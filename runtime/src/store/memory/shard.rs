@@ -22,6 +22,15 @@ const ENTRY_ALLOCATION_OVERHEAD: usize = 32;
 /// vector and 8/7 of a 9-byte index slot (the index's load factor is 7/8).
 const TABLE_BYTES_PER_SLOT: usize = 58;
 
+/// What a full sweep of a shard did.
+pub(super) struct Swept {
+    /// About how many bytes it freed.
+    pub(super) freed: usize,
+    /// The table was under a quarter full and was shrunk: the shard holds
+    /// far fewer sessions than it once did.
+    pub(super) shrank: bool,
+}
+
 /// A stored session. 24 bytes: the value's fat pointer and the expiry.
 pub(super) struct Entry {
     value: Box<[u8]>,
@@ -187,7 +196,7 @@ impl Shard {
     /// live count, so a shard hovering around one size does not thrash).
     /// Returns about how many bytes that freed: the removed keys and values
     /// with their allocation overhead, and the table slots a shrink gave up.
-    pub(super) fn sweep_all(&mut self, now: u64) -> usize {
+    pub(super) fn sweep_all(&mut self, now: u64) -> Swept {
         let mut freed = 0;
         self.map.retain(|key, e| {
             let live = e.expires_at > now;
@@ -197,14 +206,15 @@ impl Shard {
             live
         });
         let capacity = self.map.capacity();
-        if capacity > SHRINK_MIN_CAPACITY && self.map.len() <= capacity / 4 {
+        let shrank = capacity > SHRINK_MIN_CAPACITY && self.map.len() <= capacity / 4;
+        if shrank {
             self.map.shrink_to(self.map.len() * 2);
             freed += capacity.saturating_sub(self.map.capacity()) * TABLE_BYTES_PER_SLOT;
         }
         if self.cursor >= self.map.len() {
             self.cursor = 0;
         }
-        freed
+        Swept { freed, shrank }
     }
 
     fn expiry_at(&self, index: usize) -> u64 {

@@ -18,7 +18,10 @@ pub(super) const FULL_PASS: Duration = Duration::from_secs(4);
 /// to give memory back, at the end of a pass: glibc keeps freed small blocks
 /// for reuse, so without that a store that held many sessions keeps the
 /// process's memory at its peak. Below this, what comes back is not worth
-/// the walk over the heap.
+/// the walk over the heap. A shard's table must also have shrunk since (the
+/// store holds far fewer sessions than it did): under steady churn the
+/// freed room is what the next sessions reuse, and the walk (milliseconds
+/// on a large heap, holding each arena's lock) would give back nothing.
 const RELEASE_THRESHOLD: usize = 1 << 20;
 
 /// Starts the sweeper unless one is running or there is no tokio runtime
@@ -55,7 +58,8 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
     let mut next = 0;
     // Bytes freed since memory was last given back: counted across passes,
     // so that sessions expiring a few at a time are given back too.
-    let mut freed = 0;
+    let mut freed = 0_usize;
+    let mut shrank = false;
     loop {
         tokio::time::sleep(tick).await;
         // Strong only for the sweep itself, so that dropping the last clone
@@ -64,10 +68,15 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
             return;
         };
         let now = inner.now_ms();
-        freed += super::lock(&inner.shards[next]).sweep_all(now);
+        let swept = super::lock(&inner.shards[next]).sweep_all(now);
+        freed = freed.saturating_add(swept.freed);
+        shrank |= swept.shrank;
         next = (next + 1) % inner.shards.len();
-        if next == 0 && freed >= RELEASE_THRESHOLD {
+        if next == 0 && shrank && freed >= RELEASE_THRESHOLD {
             freed = 0;
+            shrank = false;
+            #[cfg(test)]
+            inner.releases.fetch_add(1, Ordering::Relaxed);
             // glibc locks and walks each arena in turn: on a blocking
             // thread, so that no request waits behind it on this worker.
             drop(tokio::task::spawn_blocking(

@@ -60,16 +60,20 @@ fn a_full_sweep_reports_the_bytes_it_freed() {
         shard.save(&key(i), b"live", 0, 1_000);
     }
     let table_before = shard.table_capacity();
-    let freed = shard.sweep_all(10);
+    let swept = shard.sweep_all(10);
+    let (freed, shrank) = (swept.freed, swept.shrank);
     let table_after = shard.table_capacity();
     assert_eq!(shard.len(), 10);
-    assert!(table_after < table_before, "table not shrunk");
+    assert!(shrank && table_after < table_before, "table not shrunk");
     // Each removed entry: its key (40 bytes), its value (10) and 32 of
     // allocation overhead; each table slot given up: 58.
     assert_eq!(
         freed,
         100 * (40 + 10 + 32) + (table_before - table_after) * 58
     );
+    // Nothing more expired: nothing freed, no shrink.
+    let again = shard.sweep_all(10);
+    assert_eq!((again.freed, again.shrank), (0, false));
 }
 
 #[tokio::test]
@@ -194,6 +198,44 @@ async fn sweeper_reclaims_unread_sessions_and_gives_memory_back() {
         table_after <= 32 * 64 && table_after < table_before / 4,
         "tables not shrunk: {table_before} -> {table_after}"
     );
+}
+
+fn releases(store: &MemoryStore) -> usize {
+    store.inner.releases.load(Ordering::Relaxed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_is_given_back_once_after_many_sessions_expired() {
+    let store = MemoryStore::new().with_capacity(100_000);
+    for i in 0..20_000 {
+        store.save(&key(i), b"{}", ms(500)).await.unwrap();
+    }
+    tokio::time::sleep(FULL_PASS * 3).await;
+    assert_eq!(store.len(), 0);
+    assert_eq!(
+        releases(&store),
+        1,
+        "given back once, then nothing more to give"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_is_not_asked_back_under_steady_churn() {
+    // Every second, 1,000 new sessions that live 5 s: 5,000 to 6,000 alive
+    // at any time. Over 60 s the sweeper removes most of the 55,000 that
+    // expire (saves sweep only 2 entries each), several MB; but no table
+    // shrinks, so the room is reused rather than given back.
+    let store = MemoryStore::new().with_capacity(100_000);
+    let mut next = 0;
+    for _ in 0..60 {
+        for _ in 0..1_000 {
+            store.save(&key(next), b"{}", ms(5_000)).await.unwrap();
+            next += 1;
+        }
+        tokio::time::sleep(ms(1_000)).await;
+    }
+    assert!((5_000..12_000).contains(&store.len()), "{}", store.len());
+    assert_eq!(releases(&store), 0);
 }
 
 #[test]
