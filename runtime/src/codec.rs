@@ -4,11 +4,11 @@
 //! another service, another session type or an older release), and encoding
 //! writes them back, so a typed session never drops what it does not know.
 
-use std::cell::RefCell;
-
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::scratch;
 
 /// Top-level keys of a stored object that `T` does not declare.
 pub(crate) type Extras = Map<String, Value>;
@@ -92,43 +92,14 @@ fn encodes_to<T: Serialize>(data: &T, bytes: &[u8]) -> bool {
     with_encoding(data, None, |ours| ours == bytes).unwrap_or(false)
 }
 
-/// A scratch buffer that outgrew this is freed after use rather than kept
-/// by the thread.
-const SCRATCH_KEEP: usize = 16 * 1024;
-
-thread_local! {
-    /// Scratch space for encodings that are compared and perhaps copied,
-    /// so that comparing costs no allocation once the buffer has grown.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Calls `f` with our encoding of `data` (and `extras`), written into a
-/// per-thread buffer. Falls back to a fresh buffer when that one is in use
-/// (an encoding nested in another) or gone (a thread shutting down).
+/// Calls `f` with our encoding of `data` (and `extras`), written into the
+/// thread's scratch buffer.
 pub(crate) fn with_encoding<T: Serialize, R>(
     data: &T,
     extras: Option<&Extras>,
     f: impl FnOnce(&[u8]) -> R,
 ) -> serde_json::Result<R> {
-    let mut f = Some(f);
-    let scratch = SCRATCH.try_with(|cell| {
-        let Ok(mut buf) = cell.try_borrow_mut() else {
-            return None;
-        };
-        buf.clear();
-        let result = write(&mut buf, data, extras).map(|()| f.take().map(|f| f(&buf)));
-        if buf.capacity() > SCRATCH_KEEP {
-            *buf = Vec::new();
-        }
-        Some(result)
-    });
-    match scratch {
-        Ok(Some(result)) => result.map(|r| r.expect("f is called once")),
-        _ => {
-            let f = f.take().expect("f was not called");
-            encode(data, extras).map(|ours| f(&ours))
-        }
-    }
+    scratch::with_buffer(|buf| write(buf, data, extras).map(|()| f(buf)))
 }
 
 fn write<T: Serialize>(
@@ -150,15 +121,4 @@ struct WithExtras<'a, T> {
     data: &'a T,
     #[serde(flatten)]
     extras: &'a Extras,
-}
-
-/// Encodes `data` (and the keys it did not know) as a compact JSON object.
-pub(crate) fn encode<T: Serialize>(
-    data: &T,
-    extras: Option<&Extras>,
-) -> serde_json::Result<Vec<u8>> {
-    match extras {
-        None => serde_json::to_vec(data),
-        Some(extras) => serde_json::to_vec(&WithExtras { data, extras }),
-    }
 }

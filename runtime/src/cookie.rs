@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use crate::{SessionConfig, SessionId};
+use crate::{scratch, SessionConfig, SessionId};
 
 /// The session id a request presents for `name`.
 ///
@@ -57,35 +57,14 @@ fn push_flags(out: &mut Vec<u8>, config: &SessionConfig) {
     }
 }
 
-thread_local! {
-    /// Where headers are built, so that the only allocation is the header
-    /// value itself, made at its exact size.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The header value `build` writes (into a per-thread buffer, or a fresh
-/// one while a thread shuts down).
+/// The header value `build` writes, built in the thread's scratch buffer:
+/// the value itself is the only allocation, at its exact size.
 fn header(build: impl FnOnce(&mut Vec<u8>)) -> HeaderValue {
-    let value = |bytes: &[u8]| {
-        HeaderValue::from_bytes(bytes)
+    scratch::with_buffer(|buf| {
+        build(buf);
+        HeaderValue::from_bytes(buf)
             .expect("cookie names, ids and validated attributes are visible ASCII")
-    };
-    let mut build = Some(build);
-    let built = SCRATCH.try_with(|cell| {
-        let mut buf = cell.try_borrow_mut().ok()?;
-        buf.clear();
-        (build.take()?)(&mut buf);
-        Some(value(&buf))
-    });
-    match (built, build) {
-        (Ok(Some(header)), _) => header,
-        (_, Some(build)) => {
-            let mut buf = Vec::with_capacity(160);
-            build(&mut buf);
-            value(&buf)
-        }
-        (_, None) => unreachable!("the header was built or its builder is still here"),
-    }
+    })
 }
 
 /// `Set-Cookie` giving the browser `id`; `Max-Age`/`Expires` unless `sessioncookie`.

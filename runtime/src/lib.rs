@@ -74,6 +74,8 @@ mod extract;
 #[cfg(feature = "axum")]
 mod layer;
 #[cfg(feature = "axum")]
+mod scratch;
+#[cfg(feature = "axum")]
 mod service;
 #[cfg(feature = "axum")]
 mod session;
