@@ -155,12 +155,11 @@ fn finish_now(request: Arc<RequestState>, slots: Slots, mut response: Response) 
 async fn finish(
     request: Arc<RequestState>,
     first: Plan,
-    rest: std::vec::IntoIter<Slot>,
+    mut rest: std::vec::IntoIter<Slot>,
     mut response: Response,
 ) -> Response {
     let shared = &request.shared;
     let mut next = Some(Ok(first));
-    let mut rest = rest;
     while let Some(plan) = next.take().or_else(|| rest.next().map(plan)) {
         let plan = match plan {
             Ok(plan) => plan,
