@@ -85,7 +85,7 @@ pub use data::SessionData;
 pub use error::{BoxError, Error, Result, StoreError};
 pub use id::SessionId;
 pub use sessionkit_macros::{session_config, Session};
-pub use store::SessionStore;
+pub use store::{Expect, SaveOutcome, SessionStore, Stored};
 pub use untyped::{ConfigSource, DefaultConfig, Untyped};
 
 #[cfg(feature = "axum")]

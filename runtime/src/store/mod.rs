@@ -5,20 +5,21 @@
 //! A store keeps opaque bytes (a JSON object, as sanic-session writes it)
 //! under string keys (`prefix + id`, always 32 lowercase hex characters after
 //! the prefix, at most 250 bytes, no whitespace or control characters) with a
-//! time to live. The layer calls it at most:
+//! time to live. Per session and request the layer calls it at most:
 //!
-//! * once per session per request to [`load`](SessionStore::load), and only
+//! * once to [`load_versioned`](SessionStore::load_versioned), and only
 //!   when a handler extracts the session;
-//! * once to [`save`](SessionStore::save), only when the encoded data changed
-//!   (or the id was cycled);
+//! * once to [`save_if`](SessionStore::save_if) when the encoded data
+//!   changed (or the id was cycled), plus once more for each concurrent
+//!   write it has to merge with;
 //! * once to [`delete`](SessionStore::delete), when the session was
 //!   destroyed, became empty, or its id was cycled.
 //!
 //! Rules every backend keeps (the conformance suite in the repository's
 //! `tests/` checks them against each backend):
 //!
-//! * `load` of a missing or expired key is `Ok(None)`, never an error;
-//! * `load` of a present key also extends its time to live to `ttl` (sliding
+//! * a load of a missing or expired key is `Ok(None)`, never an error;
+//! * a load of a present key also extends its time to live to `ttl` (sliding
 //!   expiry), in the same round trip where the backend allows it
 //!   (Redis `GETEX`), so a read-only request writes nothing;
 //! * `save` replaces the value and its time to live; it returns only once
@@ -26,6 +27,29 @@
 //! * `delete` of a missing key is `Ok(())`;
 //! * every failure is a [`StoreError`], never a panic, and no call hangs
 //!   forever (use a timeout).
+//!
+//! # Compare-and-set
+//!
+//! Two requests of one session can run at once (browser tabs, `fetch`,
+//! prefetch). So that neither loses the other's change, the layer saves with
+//! [`save_if`](SessionStore::save_if): "write this, but only if the key
+//! still holds what I loaded" ([`Expect::Loaded`]), or "only if nothing is
+//! stored under it" ([`Expect::Absent`], a new session). When the store
+//! answers [`SaveOutcome::Changed`] with the value another writer left, the
+//! layer merges the two JSON objects key by key and tries again; when it
+//! answers [`SaveOutcome::Gone`], the session was ended meanwhile (logout,
+//! expiry) and is not recreated.
+//!
+//! A store gets this by overriding
+//! [`load_versioned`](SessionStore::load_versioned) (when it has a version
+//! token cheaper to compare than the bytes, such as memcached's CAS unique)
+//! and [`save_if`](SessionStore::save_if), which must check and write
+//! atomically, and by returning `true` from
+//! [`compare_and_set`](SessionStore::compare_and_set). A store that
+//! implements only `load`, `save` and `delete` still works: the defaults
+//! write unconditionally, so two concurrent writes of one session are
+//! last-writer-wins, and a request that was running when the session was
+//! ended can save it back.
 //!
 //! The trait is object safe: the layer keeps an `Arc<dyn SessionStore>`.
 //!
@@ -135,6 +159,50 @@ impl<T> fmt::Debug for StoreFuture<'_, T> {
     }
 }
 
+/// A stored value and the version token a conditional save compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The stored bytes.
+    pub value: Vec<u8>,
+    /// The store's token for this exact value (a revision, memcached's CAS
+    /// unique), or `None` when the store compares the bytes themselves.
+    pub version: Option<u64>,
+}
+
+/// What [`SessionStore::save_if`] expects to find under the key.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// Nothing: the session is new. Write only if the key is free.
+    Absent,
+    /// What was loaded: write only if the key still holds it.
+    Loaded {
+        /// The bytes that were loaded.
+        value: &'a [u8],
+        /// Their version token, as [`Stored::version`] gave it.
+        version: Option<u64>,
+    },
+}
+
+/// The answer of [`SessionStore::save_if`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum SaveOutcome {
+    /// Written.
+    Saved {
+        /// The version token of the written value, if the store learnt it
+        /// in the same round trip; `None` otherwise.
+        version: Option<u64>,
+    },
+    /// [`Expect::Absent`], but the key holds a value: nothing was written.
+    Exists,
+    /// [`Expect::Loaded`], but another writer changed the value: nothing was
+    /// written; this is what the key holds now.
+    Changed(Stored),
+    /// [`Expect::Loaded`], but the key is gone (deleted or expired): nothing
+    /// was written.
+    Gone,
+}
+
 /// Where sessions live. See the [module docs](self) for the contract.
 pub trait SessionStore: Send + Sync + 'static {
     /// Reads the value under `key`, extending its time to live to `ttl` when
@@ -146,6 +214,58 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes `key`; a missing key is not an error.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Like [`load`](Self::load), and also returns the value's version token
+    /// for [`save_if`](Self::save_if), in the same round trip.
+    ///
+    /// The default calls `load` and gives no version (`None`): a store that
+    /// compares bytes needs none.
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        let loaded = self.load(key, ttl);
+        let stored = |value: Option<Vec<u8>>| {
+            value.map(|value| Stored {
+                value,
+                version: None,
+            })
+        };
+        match loaded.into_ready() {
+            Ok(result) => StoreFuture::ready(result.map(stored)),
+            Err(future) => StoreFuture::new(async move { future.await.map(stored) }),
+        }
+    }
+
+    /// Writes `value` under `key` with time to live `ttl` only if the key
+    /// holds what `expect` says, checking and writing atomically; otherwise
+    /// writes nothing and says what it found.
+    ///
+    /// The default writes unconditionally with [`save`](Self::save) and
+    /// answers [`SaveOutcome::Saved`]: last writer wins. A store that
+    /// overrides it returns `true` from
+    /// [`compare_and_set`](Self::compare_and_set).
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        let _ = expect;
+        let saved = |()| SaveOutcome::Saved { version: None };
+        match self.save(key, value, ttl).into_ready() {
+            Ok(result) => StoreFuture::ready(result.map(saved)),
+            Err(future) => StoreFuture::new(async move { future.await.map(saved) }),
+        }
+    }
+
+    /// Whether [`save_if`](Self::save_if) really compares before it writes.
+    /// Default `false` (last writer wins).
+    fn compare_and_set(&self) -> bool {
+        false
+    }
 
     /// Whether every future this store returns is [ready](StoreFuture::ready)
     /// when returned: the store does its work in the call (in memory) and
@@ -166,6 +286,25 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         (**self).delete(key)
+    }
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        (**self).load_versioned(key, ttl)
+    }
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        (**self).save_if(key, value, ttl, expect)
+    }
+    fn compare_and_set(&self) -> bool {
+        (**self).compare_and_set()
     }
     fn immediate(&self) -> bool {
         (**self).immediate()
