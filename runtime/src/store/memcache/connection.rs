@@ -1,10 +1,12 @@
-//! One pooled connection to one server, and the three commands the store
-//! sends on it, each acknowledged: `gat`, `set`, `delete`.
+//! One pooled connection to one server, and the commands the store sends
+//! on it, each read in full and acknowledged: `gat`, `gats`, `gets`, `set`,
+//! `add`, `cas`, `delete`.
 //!
 //! `memcache-async` 0.10 sends `set` and `delete` with `noreply` (and
 //! memcached then stays silent on errors too, so a refused write is lost),
-//! has no `gat` or `touch`, and keeps its stream private, so these three
-//! commands are framed here (memcached's text protocol,
+//! has no `gat` or `gats`, reads memcached's `NOT_FOUND` answer to `cas` as
+//! an error (it looks for `NOT FOUND`), and keeps its stream private, so
+//! these commands are framed here (memcached's text protocol,
 //! `doc/protocol.txt`). `memcache-async` is used for what it does fully:
 //! the `version` handshake on each new connection.
 
@@ -115,6 +117,47 @@ pub(super) struct Connection {
     busy: bool,
 }
 
+/// The answer to `add`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Added {
+    /// `STORED`: the key was free and now holds the value.
+    Stored,
+    /// `NOT_STORED`: the key holds a value; nothing was written.
+    NotStored,
+}
+
+/// The answer to `cas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Swapped {
+    /// `STORED`: the item was unchanged and now holds the value.
+    Stored,
+    /// `EXISTS`: the item changed since its unique was read; nothing was
+    /// written.
+    Exists,
+    /// `NOT_FOUND`: no item under the key; nothing was written.
+    NotFound,
+}
+
+/// What a `VALUE` header holds after `<bytes>`: nothing (`gat`), or the
+/// CAS unique (`gats`, `gets`).
+trait CasField: Sized {
+    /// The field after `<bytes>`, if any; `None` when it is not what the
+    /// command answers.
+    fn parse(field: Option<&[u8]>) -> Option<Self>;
+}
+
+impl CasField for () {
+    fn parse(field: Option<&[u8]>) -> Option<()> {
+        field.is_none().then_some(())
+    }
+}
+
+impl CasField for u64 {
+    fn parse(field: Option<&[u8]>) -> Option<u64> {
+        std::str::from_utf8(field?).ok()?.parse().ok()
+    }
+}
+
 impl Connection {
     /// `gat exptime key`: the value under `key`, its expiry set to
     /// `exptime`, in one round trip.
@@ -123,31 +166,33 @@ impl Connection {
         key: &str,
         exptime: u32,
     ) -> Result<Option<Vec<u8>>, MemcacheStoreError> {
-        const COMMAND: &str = "gat";
         self.out.clear();
         write!(self.out, "gat {exptime} {key}\r\n").expect(IN_MEMORY);
-        self.send(COMMAND).await?;
-        self.read_line(COMMAND).await?;
-        if self.line == b"END" {
-            self.busy = false;
-            return Ok(None);
-        }
-        let len = self.value_header(COMMAND, key)?;
-        let mut value = vec![0; len + 2];
-        self.stream
-            .read_exact(&mut value)
-            .await
-            .map_err(|source| self.io_error(COMMAND, source))?;
-        if !value.ends_with(b"\r\n") {
-            return Err(self.protocol_error(COMMAND, "the value does not end with \\r\\n"));
-        }
-        value.truncate(len);
-        self.read_line(COMMAND).await?;
-        if self.line != b"END" {
-            return Err(self.protocol_error(COMMAND, "expected END after the value"));
-        }
-        self.busy = false;
-        Ok(Some(value))
+        let found = self.retrieve::<()>("gat", key).await?;
+        Ok(found.map(|(value, ())| value))
+    }
+
+    /// `gats exptime key`: like [`gat`](Self::gat), and also the value's
+    /// CAS unique for a later `cas`.
+    pub(super) async fn gats(
+        &mut self,
+        key: &str,
+        exptime: u32,
+    ) -> Result<Option<(Vec<u8>, u64)>, MemcacheStoreError> {
+        self.out.clear();
+        write!(self.out, "gats {exptime} {key}\r\n").expect(IN_MEMORY);
+        self.retrieve("gats", key).await
+    }
+
+    /// `gets key`: the value under `key` and its CAS unique, leaving its
+    /// expiry alone.
+    pub(super) async fn gets(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, u64)>, MemcacheStoreError> {
+        self.out.clear();
+        write!(self.out, "gets {key}\r\n").expect(IN_MEMORY);
+        self.retrieve("gets", key).await
     }
 
     /// `set key 0 exptime len` and the value: flags 0, like sanic-session.
@@ -158,20 +203,41 @@ impl Connection {
         value: &[u8],
         exptime: u32,
     ) -> Result<(), MemcacheStoreError> {
-        const COMMAND: &str = "set";
-        self.out.clear();
-        write!(self.out, "set {key} 0 {exptime} {}\r\n", value.len()).expect(IN_MEMORY);
-        self.out.extend_from_slice(value);
-        self.out.extend_from_slice(b"\r\n");
-        self.send(COMMAND).await?;
-        self.read_line(COMMAND).await?;
-        match self.line.as_slice() {
-            b"STORED" => {
-                self.busy = false;
-                Ok(())
-            }
-            _ => Err(self.unexpected(COMMAND)),
-        }
+        let stored: &[(&[u8], ())] = &[(b"STORED", ())];
+        self.store("set", key, value, exptime, None, stored).await
+    }
+
+    /// `add key 0 exptime len` and the value: writes only if nothing is
+    /// stored under `key`.
+    pub(super) async fn add(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        exptime: u32,
+    ) -> Result<Added, MemcacheStoreError> {
+        let answers: &[(&[u8], Added)] = &[
+            (b"STORED", Added::Stored),
+            (b"NOT_STORED", Added::NotStored),
+        ];
+        self.store("add", key, value, exptime, None, answers).await
+    }
+
+    /// `cas key 0 exptime len unique` and the value: writes only if the
+    /// item under `key` still has CAS unique `unique`.
+    pub(super) async fn cas(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        exptime: u32,
+        unique: u64,
+    ) -> Result<Swapped, MemcacheStoreError> {
+        let answers: &[(&[u8], Swapped)] = &[
+            (b"STORED", Swapped::Stored),
+            (b"EXISTS", Swapped::Exists),
+            (b"NOT_FOUND", Swapped::NotFound),
+        ];
+        self.store("cas", key, value, exptime, Some(unique), answers)
+            .await
     }
 
     /// `delete key`; `DELETED` and `NOT_FOUND` are both success.
@@ -180,13 +246,83 @@ impl Connection {
         self.out.clear();
         write!(self.out, "delete {key}\r\n").expect(IN_MEMORY);
         self.send(COMMAND).await?;
-        self.read_line(COMMAND).await?;
-        match self.line.as_slice() {
-            b"DELETED" | b"NOT_FOUND" => {
+        self.answer(COMMAND, &[(b"DELETED", ()), (b"NOT_FOUND", ())])
+            .await
+    }
+
+    /// Sends the retrieval command in `self.out` (one key) and reads its
+    /// answer in full: `END`, or one `VALUE` header naming `key`, the value
+    /// and `END`. `U` is what the header carries after the length.
+    async fn retrieve<U: CasField>(
+        &mut self,
+        command: &'static str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, U)>, MemcacheStoreError> {
+        self.send(command).await?;
+        self.read_line(command).await?;
+        if self.line == b"END" {
+            self.busy = false;
+            return Ok(None);
+        }
+        let (len, unique) = self.value_header::<U>(command, key)?;
+        let mut value = vec![0; len + 2];
+        self.stream
+            .read_exact(&mut value)
+            .await
+            .map_err(|source| self.io_error(command, source))?;
+        if !value.ends_with(b"\r\n") {
+            return Err(self.protocol_error(command, "the value does not end with \\r\\n"));
+        }
+        value.truncate(len);
+        self.read_line(command).await?;
+        if self.line != b"END" {
+            return Err(self.protocol_error(command, "expected END after the value"));
+        }
+        self.busy = false;
+        Ok(Some((value, unique)))
+    }
+
+    /// Sends the storage command `command key 0 exptime len [unique]` and
+    /// the value, flags 0 like sanic-session, and returns which of
+    /// `answers` the server gave.
+    async fn store<T: Copy>(
+        &mut self,
+        command: &'static str,
+        key: &str,
+        value: &[u8],
+        exptime: u32,
+        unique: Option<u64>,
+        answers: &[(&[u8], T)],
+    ) -> Result<T, MemcacheStoreError> {
+        self.out.clear();
+        write!(self.out, "{command} {key} 0 {exptime} {}", value.len()).expect(IN_MEMORY);
+        if let Some(unique) = unique {
+            write!(self.out, " {unique}").expect(IN_MEMORY);
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+        self.send(command).await?;
+        self.answer(command, answers).await
+    }
+
+    /// Reads a one-line answer and returns the meaning `answers` gives it;
+    /// any other line is an error.
+    async fn answer<T: Copy>(
+        &mut self,
+        command: &'static str,
+        answers: &[(&[u8], T)],
+    ) -> Result<T, MemcacheStoreError> {
+        self.read_line(command).await?;
+        match answers
+            .iter()
+            .find(|(line, _)| *line == self.line.as_slice())
+        {
+            Some(&(_, answer)) => {
                 self.busy = false;
-                Ok(())
+                Ok(answer)
             }
-            _ => Err(self.unexpected(COMMAND)),
+            None => Err(self.unexpected(command)),
         }
     }
 
@@ -252,8 +388,13 @@ impl Connection {
         Ok(())
     }
 
-    /// The length announced by `VALUE <key> <flags> <bytes>` in `self.line`.
-    fn value_header(&self, command: &'static str, key: &str) -> Result<usize, MemcacheStoreError> {
+    /// The length announced by `VALUE <key> <flags> <bytes>` in
+    /// `self.line`, and what follows it (`U`).
+    fn value_header<U: CasField>(
+        &self,
+        command: &'static str,
+        key: &str,
+    ) -> Result<(usize, U), MemcacheStoreError> {
         let mut parts = self.line.split(|&b| b == b' ');
         let parsed = (|| {
             if parts.next()? != b"VALUE" || parts.next()? != key.as_bytes() {
@@ -264,7 +405,8 @@ impl Connection {
                 .parse::<u32>()
                 .ok()?; // flags
             let len = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-            parts.next().is_none().then_some(len)
+            let unique = U::parse(parts.next())?;
+            parts.next().is_none().then_some((len, unique))
         })();
         parsed.ok_or_else(|| self.unexpected(command))
     }

@@ -53,29 +53,33 @@ pub enum MemcacheStoreError {
     Io {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `set`, `delete` or `version`.
+        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas`, `delete`
+        /// or `version`.
         command: &'static str,
         /// What the operating system reported.
         source: io::Error,
     },
     /// No connection or no complete answer within the store's timeout. The
-    /// connection (if any) was closed, never reused; a `set` or `delete` that
-    /// timed out may still have been applied.
+    /// connection (if any) was closed, never reused; a `set`, `add`, `cas`
+    /// or `delete` that timed out may still have been applied.
     Timeout {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `set` or `delete`.
+        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas` or
+        /// `delete`.
         command: &'static str,
         /// The store's timeout.
         timeout: Duration,
     },
     /// The server answered with an error: `SERVER_ERROR object too large for
     /// cache` for a session over its item size limit (`-I`), `SERVER_ERROR
-    /// out of memory storing object`, `CLIENT_ERROR …`, `NOT_STORED`.
+    /// out of memory storing object`, `CLIENT_ERROR …`, `NOT_STORED` where
+    /// the command does not expect it.
     Refused {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `set` or `delete`.
+        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas` or
+        /// `delete`.
         command: &'static str,
         /// The server's answer line, without `\r\n`.
         reply: String,
@@ -85,7 +89,8 @@ pub enum MemcacheStoreError {
     Protocol {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `set`, `delete` or `version`.
+        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas`, `delete`
+        /// or `version`.
         command: &'static str,
         /// What was wrong, with the offending answer.
         detail: String,

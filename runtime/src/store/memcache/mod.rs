@@ -15,17 +15,31 @@
 //!
 //! # Commands
 //!
-//! Each store call is one command to one server, so one round trip, and
-//! each waits for the server's answer:
+//! Each store call goes to one server, on one connection, and waits for the
+//! server's answer to every command it sends. In the common case a call is
+//! one command, so one round trip:
 //!
-//! | call | command | success |
+//! | call | command | answers |
 //! |---|---|---|
 //! | `load` | `gat <exptime> <key>` (reads and slides the expiry in one trip) | `VALUE …` / `END` (missing) |
+//! | `load_versioned` | `gats <exptime> <key>`: `gat`, plus the value's CAS unique | `VALUE … <unique>` / `END` (missing) |
 //! | `save` | `set <key> 0 <exptime> <bytes>` and the value | `STORED` |
+//! | `save_if`, new session | `add <key> 0 <exptime> <bytes>` and the value | `STORED` / `NOT_STORED` (taken: `Exists`) |
+//! | `save_if`, loaded | `cas <key> 0 <exptime> <bytes> <unique>` and the value | `STORED` / `EXISTS` (changed) / `NOT_FOUND` (`Gone`) |
 //! | `delete` | `delete <key>` | `DELETED` / `NOT_FOUND` |
 //!
-//! `gat` needs memcached 1.5.3 or later; a new connection asks the server's
-//! `version` once and refuses an older server with a clear error.
+//! A conflict costs one more round trip: after `EXISTS`, `gets <key>` on
+//! the same connection fetches what the other writer left and its unique,
+//! which `save_if` returns as `Changed` for the layer to merge and retry
+//! with (or `Gone`, if the key was deleted in between). memcached does not
+//! say which unique a write gave the value, so a `save_if` expecting a
+//! value without a unique (one this store wrote) sends `gets` first,
+//! compares the bytes, and then `cas` with the unique it got: two round
+//! trips.
+//!
+//! `gat` and `gats` need memcached 1.5.3 or later; a new connection asks
+//! the server's `version` once and refuses an older server with a clear
+//! error.
 //!
 //! # Format (compatible with sanic-session)
 //!
@@ -34,6 +48,12 @@
 //! service and a sanic-session service sharing a memcached and a prefix read
 //! each other's sessions. Values written by others are accepted with any
 //! flags.
+//!
+//! `add` and `cas` store exactly what `set` does (flags 0, the same bytes,
+//! the same exptime): compare-and-set only decides whether the write
+//! happens. Every write, sanic-session's `set` included, gives the item a
+//! new CAS unique, so a sessionkit `save_if` racing a sanic-session write
+//! sees it as a change.
 //!
 //! # Expiry
 //!
@@ -82,10 +102,12 @@
 //! [`MemcacheStoreError`], and the layer answers with its error policy
 //! (`503 Service Unavailable` by default, and a log line). That includes
 //! memcached refusing a write: a session over the server's item size limit
-//! (`-I`, 1 MB by default) gets `SERVER_ERROR object too large for cache`,
-//! and memcached then also drops the value the key held before. A `set` or
-//! `delete` that timed out may still have been applied; the response reports
-//! the failure either way, never a success that was not acknowledged.
+//! (`-I`, 1 MB by default) gets `SERVER_ERROR object too large for cache`;
+//! after a refused `set` memcached also drops the value the key held before,
+//! while a refused `add` or `cas` leaves it. A `set`, `add`, `cas` or
+//! `delete` that timed out may still have been applied; the response
+//! reports the failure either way, never a success that was not
+//! acknowledged.
 //!
 //! # Why these crates
 //!
@@ -99,7 +121,8 @@
 //! * **md-5** (RustCrypto) under a small ketama ring written here: the
 //!   ketama crates available are pre-releases or use another point scheme.
 //! * **memcache-async** for the `version` handshake; its `set` and `delete`
-//!   are fire-and-forget and it has no `gat`, so those three commands are
+//!   are fire-and-forget, it has no `gat` or `gats`, and its `cas` takes
+//!   memcached's `NOT_FOUND` for an error, so the store's commands are
 //!   framed by this module.
 
 mod connection;
@@ -114,11 +137,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool::managed::{Object, Pool, PoolError, QueueMode};
 
-use self::connection::Manager;
+use self::connection::{Added, Connection, Manager, Swapped};
 use self::error::escaped;
 pub use self::error::MemcacheStoreError;
 use self::ring::Ring;
-use super::{SessionStore, StoreFuture};
+use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 
 /// memcached's longest relative exptime; a larger one is a Unix time.
 const RELATIVE_EXPTIME_MAX: u64 = 60 * 60 * 24 * 30;
@@ -399,6 +422,117 @@ impl SessionStore for MemcacheStore {
             let outcome = tokio::time::timeout_at(call.deadline, connection.delete(key)).await;
             Ok(call.settle(connection, outcome)?)
         })
+    }
+
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        StoreFuture::new(async move {
+            let exptime = exptime(ttl, SystemTime::now());
+            let (mut connection, call) = self.checkout(key, "gats").await?;
+            let outcome =
+                tokio::time::timeout_at(call.deadline, connection.gats(key, exptime)).await;
+            let found = call.settle(connection, outcome)?;
+            Ok(found.map(|(value, unique)| Stored {
+                value,
+                version: Some(unique),
+            }))
+        })
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        StoreFuture::new(async move {
+            let exptime = exptime(ttl, SystemTime::now());
+            let first = match expect {
+                Expect::Absent => "add",
+                Expect::Loaded {
+                    version: Some(_), ..
+                } => "cas",
+                Expect::Loaded { version: None, .. } => "gets",
+            };
+            let (mut connection, mut call) = self.checkout(key, first).await?;
+            let write = write_if(
+                &mut connection,
+                &mut call.command,
+                key,
+                value,
+                exptime,
+                expect,
+            );
+            let outcome = tokio::time::timeout_at(call.deadline, write).await;
+            Ok(call.settle(connection, outcome)?)
+        })
+    }
+
+    fn compare_and_set(&self) -> bool {
+        true
+    }
+}
+
+/// The commands of one `save_if` on one connection: `add` for a new key;
+/// `cas` with the loaded unique, then `gets` after `EXISTS` to return what
+/// the other writer left; without a unique, `gets` first to compare the
+/// bytes and learn it. `command` names the command under way, for the
+/// timeout error.
+async fn write_if(
+    connection: &mut Connection,
+    command: &mut &'static str,
+    key: &str,
+    value: &[u8],
+    exptime: u32,
+    expect: Expect<'_>,
+) -> Result<SaveOutcome, MemcacheStoreError> {
+    let changed = |value, unique| {
+        SaveOutcome::Changed(Stored {
+            value,
+            version: Some(unique),
+        })
+    };
+    let unique = match expect {
+        Expect::Absent => {
+            *command = "add";
+            return Ok(match connection.add(key, value, exptime).await? {
+                Added::Stored => SaveOutcome::Saved { version: None },
+                Added::NotStored => SaveOutcome::Exists,
+            });
+        }
+        Expect::Loaded {
+            version: Some(unique),
+            ..
+        } => unique,
+        Expect::Loaded {
+            value: base,
+            version: None,
+        } => {
+            *command = "gets";
+            match connection.gets(key).await? {
+                None => return Ok(SaveOutcome::Gone),
+                Some((current, unique)) if current != base => return Ok(changed(current, unique)),
+                Some((_, unique)) => unique,
+            }
+        }
+    };
+    *command = "cas";
+    match connection.cas(key, value, exptime, unique).await? {
+        // memcached does not say which unique the new value got.
+        Swapped::Stored => Ok(SaveOutcome::Saved { version: None }),
+        Swapped::NotFound => Ok(SaveOutcome::Gone),
+        Swapped::Exists => {
+            *command = "gets";
+            Ok(match connection.gets(key).await? {
+                Some((current, unique)) => changed(current, unique),
+                // Deleted between the two commands.
+                None => SaveOutcome::Gone,
+            })
+        }
     }
 }
 
