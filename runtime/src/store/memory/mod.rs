@@ -42,16 +42,16 @@
 //! Each session costs its key and value bytes plus, computed from the
 //! layout on a 64-bit target:
 //!
-//! * 48 bytes in its shard's entry vector (hash, `Box<str>` key,
-//!   `Box<[u8]>` value, `u64` expiry) and 9 bytes per slot of the shard's
-//!   hash index (a `usize` and a control byte), whose load factor is at most
-//!   7/8; the entry vector's capacity follows the index's. That is about
-//!   58 bytes per session when a table is full, up to about 117 right after
-//!   it doubled;
+//! * 56 bytes in its shard's entry vector (hash, `Box<str>` key,
+//!   `Box<[u8]>` value, `u64` expiry, `u64` revision for compare-and-set)
+//!   and 9 bytes per slot of the shard's hash index (a `usize` and a
+//!   control byte), whose load factor is at most 7/8; the entry vector's
+//!   capacity follows the index's. That is about 66 bytes per session when
+//!   a table is full, up to about 133 right after it doubled;
 //! * the allocator's overhead on two allocations, the key's and the
 //!   value's: with glibc, 8 to 23 bytes each.
 //!
-//! So some 80 to 140 bytes per session on top of its key and value. Measured
+//! So some 90 to 160 bytes per session on top of its key and value. Measured
 //! with `session:` keys (40 bytes) and 20-byte values, 100,000 to 1,000,000
 //! sessions: 124 to 164 bytes allocated and about 145 bytes resident per
 //! session (capacity a table has not used yet is not resident).
@@ -95,8 +95,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use self::shard::Shard;
-use super::{SessionStore, StoreFuture};
+use self::shard::{Conditional, Shard};
+use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 
 /// At most this many shards: a lock is held for one hash lookup and a copy,
 /// so 32 makes contention negligible at the core counts this runs on.
@@ -293,7 +293,55 @@ impl SessionStore for MemoryStore {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
         let now = self.prepare();
         let value = self.inner.shard(key).load(key, now, expiry(now, ttl));
-        StoreFuture::ready(Ok(value))
+        StoreFuture::ready(Ok(value.map(|(value, _)| value)))
+    }
+
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        let now = self.prepare();
+        let value = self.inner.shard(key).load(key, now, expiry(now, ttl));
+        StoreFuture::ready(Ok(value.map(|(value, revision)| Stored {
+            value,
+            version: Some(revision),
+        })))
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        let now = self.prepare();
+        let expected = match expect {
+            Expect::Absent => None,
+            Expect::Loaded { value, version } => Some((value, version)),
+        };
+        // A zero ttl stores an entry that has already expired: it reads as
+        // missing and the sweep reclaims it.
+        let outcome = self
+            .inner
+            .shard(key)
+            .save_if(key, value, expected, now, expiry(now, ttl));
+        StoreFuture::ready(Ok(match outcome {
+            Conditional::Saved(revision) => SaveOutcome::Saved {
+                version: Some(revision),
+            },
+            Conditional::Exists => SaveOutcome::Exists,
+            Conditional::Changed(value, revision) => SaveOutcome::Changed(Stored {
+                value,
+                version: Some(revision),
+            }),
+            Conditional::Gone => SaveOutcome::Gone,
+        }))
+    }
+
+    fn compare_and_set(&self) -> bool {
+        true
     }
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {

@@ -18,9 +18,9 @@ const SHRINK_MIN_CAPACITY: usize = 64;
 /// What freeing an entry gives the allocator besides its key and value
 /// bytes: glibc's overhead on those two allocations, 8 to 23 bytes each.
 const ENTRY_ALLOCATION_OVERHEAD: usize = 32;
-/// What a table holds per unit of capacity: a 48-byte slot of the entry
+/// What a table holds per unit of capacity: a 56-byte slot of the entry
 /// vector and 8/7 of a 9-byte index slot (the index's load factor is 7/8).
-const TABLE_BYTES_PER_SLOT: usize = 58;
+const TABLE_BYTES_PER_SLOT: usize = 66;
 
 /// What a full sweep of a shard did.
 pub(super) struct Swept {
@@ -31,11 +31,22 @@ pub(super) struct Swept {
     pub(super) shrank: bool,
 }
 
-/// A stored session. 24 bytes: the value's fat pointer and the expiry.
+/// A stored session. 32 bytes: the value's fat pointer, the expiry and the
+/// revision.
 pub(super) struct Entry {
     value: Box<[u8]>,
     /// Milliseconds since the store's epoch; expired once `now >= expires_at`.
     expires_at: u64,
+    /// Changes on every write of this key; a conditional save compares it.
+    revision: u64,
+}
+
+/// What a conditional save found.
+pub(super) enum Conditional {
+    Saved(u64),
+    Exists,
+    Changed(Vec<u8>, u64),
+    Gone,
 }
 
 pub(super) struct Shard {
@@ -50,6 +61,9 @@ pub(super) struct Shard {
     cursor: usize,
     /// State of the eviction sampler's PRNG (wyrand).
     rng: u64,
+    /// The last revision given to a write. Shard-wide, so a key deleted and
+    /// written again never gets back a revision it had.
+    revision: u64,
 }
 
 impl Shard {
@@ -59,6 +73,7 @@ impl Shard {
             capacity,
             cursor: 0,
             rng: seed,
+            revision: 0,
         }
     }
 
@@ -79,22 +94,20 @@ impl Shard {
             .map(|(k, e)| (&**k, &*e.value, e.expires_at))
     }
 
-    /// The value under `key`, sliding its expiry to `expires_at`; an expired
-    /// entry is removed and reads as missing.
-    pub(super) fn load(&mut self, key: &str, now: u64, expires_at: u64) -> Option<Vec<u8>> {
-        let (index, _, entry) = self.map.get_full_mut(key)?;
-        if entry.expires_at <= now {
-            self.map.swap_remove_index(index);
-            return None;
-        }
+    /// The value under `key` and its revision, sliding its expiry to
+    /// `expires_at`; an expired entry is removed and reads as missing.
+    pub(super) fn load(&mut self, key: &str, now: u64, expires_at: u64) -> Option<(Vec<u8>, u64)> {
+        let entry = self.live(key, now)?;
         entry.expires_at = expires_at;
-        Some(entry.value.to_vec())
+        Some((entry.value.to_vec(), entry.revision))
     }
 
     /// Stores `value` under `key` until `expires_at`, making room first when
-    /// the key is new and the shard is full.
-    pub(super) fn save(&mut self, key: &str, value: &[u8], now: u64, expires_at: u64) {
+    /// the key is new and the shard is full. Returns the new revision.
+    pub(super) fn save(&mut self, key: &str, value: &[u8], now: u64, expires_at: u64) -> u64 {
         self.sweep_step(now, WRITE_SWEEP_BUDGET);
+        self.revision += 1;
+        let revision = self.revision;
         if let Some(entry) = self.map.get_mut(key) {
             if entry.value.len() == value.len() {
                 entry.value.copy_from_slice(value);
@@ -102,7 +115,8 @@ impl Shard {
                 entry.value = value.into();
             }
             entry.expires_at = expires_at;
-            return;
+            entry.revision = revision;
+            return revision;
         }
         if self.map.len() >= self.capacity {
             self.make_room(now);
@@ -112,8 +126,51 @@ impl Shard {
             Entry {
                 value: value.into(),
                 expires_at,
+                revision,
             },
         );
+        revision
+    }
+
+    /// Stores `value` under `key` only if the key is free (`expected` is
+    /// `None`) or still holds the value `expected` describes: its revision,
+    /// or, without one, its bytes.
+    pub(super) fn save_if(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        expected: Option<(&[u8], Option<u64>)>,
+        now: u64,
+        expires_at: u64,
+    ) -> Conditional {
+        let current = self.live(key, now);
+        match (expected, current) {
+            (None, Some(_)) => return Conditional::Exists,
+            (Some(_), None) => return Conditional::Gone,
+            (Some((bytes, revision)), Some(entry)) => {
+                let unchanged = match revision {
+                    Some(revision) => entry.revision == revision,
+                    None => *entry.value == *bytes,
+                };
+                if !unchanged {
+                    return Conditional::Changed(entry.value.to_vec(), entry.revision);
+                }
+            }
+            (None, None) => {}
+        }
+        Conditional::Saved(self.save(key, value, now, expires_at))
+    }
+
+    /// The entry under `key` if it has not expired; an expired one is removed.
+    fn live(&mut self, key: &str, now: u64) -> Option<&mut Entry> {
+        let (index, _, entry) = self.map.get_full_mut(key)?;
+        if entry.expires_at <= now {
+            self.map.swap_remove_index(index);
+            return None;
+        }
+        // Looked up again: returning `entry` from here would keep `self.map`
+        // borrowed in the branch above as well.
+        self.map.get_index_mut(index).map(|(_, entry)| entry)
     }
 
     pub(super) fn delete(&mut self, key: &str) {
