@@ -20,11 +20,26 @@
 //!
 //! | call | command |
 //! |---|---|
-//! | `load` | `GETEX key EX ttl` (reads and slides the expiry in one trip) |
+//! | `load`, `load_versioned` | `GETEX key EX ttl` (reads and slides the expiry in one trip) |
 //! | `save` | `SET key value EX ttl` |
+//! | `save_if`, new session | `SET key value NX EX ttl` (only where nothing is) |
+//! | `save_if`, loaded session | `EVALSHA` of a short script (below) |
 //! | `delete` | `DEL key` |
 //!
 //! Nothing else is sent per request (no `EXISTS`, `TTL` or `PING`).
+//!
+//! # Compare-and-set
+//!
+//! A loaded session is saved by a Lua script that Redis runs atomically: it
+//! reads the key, writes the new value with its TTL only if the key still
+//! holds the bytes that were loaded, and otherwise answers what it holds now
+//! (or that it is gone), so a conflict costs no extra round trip to learn
+//! the other writer's value. The script touches only its one key, so it runs
+//! on Redis Cluster as well. It is called by its SHA-1 (`EVALSHA`); a Redis
+//! that does not know it (restarted, failed over, or after `SCRIPT FLUSH`)
+//! answers `NOSCRIPT`, and the call is repeated once as `EVAL` with the
+//! script's text, which also caches it again. The value format does not
+//! change: a plain string key, as sanic-session reads and writes it.
 //! `GETEX` needs Redis 6.2 or later (or a compatible server such as Valkey).
 //! A TTL that is not a whole number of seconds is sent as `PX` milliseconds,
 //! rounded up.
@@ -66,12 +81,31 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
-use ::redis::{Cmd, IntoConnectionInfo, RedisError, RedisResult, Value};
+use ::redis::{
+    Cmd, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, ServerErrorKind, Value,
+};
 
-use super::{SessionStore, StoreFuture};
+use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 use crate::StoreError;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Writes `ARGV[2]` with a TTL of `ARGV[3]` milliseconds under `KEYS[1]` if
+/// it holds exactly `ARGV[1]`. Answers 1 when written, 0 when the key is
+/// gone, and otherwise what the key holds, as a one-element array.
+const SAVE_IF_LOADED: &str = "\
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current ~= ARGV[1] then return {current} end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
+/// The SHA-1 `EVALSHA` names [`SAVE_IF_LOADED`] by.
+fn save_if_loaded_sha() -> &'static str {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHA.get_or_init(|| ::redis::Script::new(SAVE_IF_LOADED).get_hash().to_owned())
+}
 
 /// A session store in Redis or Redis Cluster.
 ///
@@ -319,6 +353,17 @@ impl RedisStore {
         self.max_value_size
     }
 
+    /// Refuses a value over the size limit, before anything is sent.
+    fn check_size(&self, value: &[u8]) -> Result<(), RedisStoreError> {
+        if value.len() > self.max_value_size {
+            return Err(RedisStoreError::ValueTooLarge {
+                size: value.len(),
+                max: self.max_value_size,
+            });
+        }
+        Ok(())
+    }
+
     /// Sends `cmd` within the timeout and converts its answer.
     async fn run<T: ::redis::FromRedisValue>(
         &self,
@@ -365,19 +410,104 @@ impl SessionStore for RedisStore {
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         StoreFuture::new(async move {
-            if value.len() > self.max_value_size {
-                return Err(RedisStoreError::ValueTooLarge {
-                    size: value.len(),
-                    max: self.max_value_size,
-                }
-                .into());
-            }
+            self.check_size(value)?;
             let mut cmd = ::redis::cmd("SET");
             cmd.arg(key).arg(value);
             expiry_args(&mut cmd, ttl);
             let _: () = self.run("SET", cmd).await?;
             Ok(())
         })
+    }
+
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        StoreFuture::new(async move {
+            let mut cmd = ::redis::cmd("GETEX");
+            cmd.arg(key);
+            expiry_args(&mut cmd, ttl);
+            let value: Option<Vec<u8>> = self.run("GETEX", cmd).await?;
+            Ok(value.map(|value| Stored {
+                value,
+                version: None,
+            }))
+        })
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        StoreFuture::new(async move {
+            self.check_size(value)?;
+            let base = match expect {
+                Expect::Absent => {
+                    let mut cmd = ::redis::cmd("SET");
+                    cmd.arg(key).arg(value).arg("NX");
+                    expiry_args(&mut cmd, ttl);
+                    let set: Option<()> = self.run("SET", cmd).await?;
+                    return Ok(match set {
+                        Some(()) => SaveOutcome::Saved { version: None },
+                        None => SaveOutcome::Exists,
+                    });
+                }
+                Expect::Loaded { value: base, .. } => base,
+            };
+            let millis =
+                u64::try_from(ttl.as_nanos().div_ceil(1_000_000).max(1)).unwrap_or(u64::MAX);
+            let script = |command: &str, script: &str| {
+                let mut cmd = ::redis::cmd(command);
+                cmd.arg(script)
+                    .arg(1)
+                    .arg(key)
+                    .arg(base)
+                    .arg(value)
+                    .arg(millis);
+                cmd
+            };
+            let answer = match self
+                .run("EVALSHA", script("EVALSHA", save_if_loaded_sha()))
+                .await
+            {
+                Err(RedisStoreError::Command { source, .. })
+                    if source.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
+                {
+                    self.run("EVAL", script("EVAL", SAVE_IF_LOADED)).await?
+                }
+                answer => answer?,
+            };
+            Ok(match answer {
+                Value::Int(1) => SaveOutcome::Saved { version: None },
+                Value::Int(0) => SaveOutcome::Gone,
+                Value::Array(mut current) if current.len() == 1 => {
+                    let value = ::redis::from_redis_value(current.remove(0)).map_err(|e| {
+                        RedisStoreError::Command {
+                            command: "EVALSHA",
+                            source: e.into(),
+                        }
+                    })?;
+                    SaveOutcome::Changed(Stored {
+                        value,
+                        version: None,
+                    })
+                }
+                // Not printed: it may hold session data.
+                _ => {
+                    return Err(StoreError::new(
+                        "Redis: unexpected answer from the compare-and-set script",
+                    ))
+                }
+            })
+        })
+    }
+
+    fn compare_and_set(&self) -> bool {
+        true
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
