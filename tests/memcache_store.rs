@@ -212,15 +212,16 @@ async fn a_session_over_the_item_size_limit_is_a_503_and_a_log_line() {
     assert_eq!(server.stat("store_too_large"), 1);
     assert_eq!(server.stat("curr_items"), 0, "nothing stored");
 
-    // A session that grows past the limit: the write is refused, reported,
-    // and (memcached's doing) the old value is gone too.
+    // A session that grows past the limit: the write is refused and
+    // reported, and the old value stays (a refused `cas` keeps it, unlike a
+    // refused `set`).
     assert_eq!(browser.get("/untyped/set/small/1").await.status, 200);
     let key = format!("session:{}", browser.jar["session"]);
     assert!(server.get(&key).is_some());
     let (reply, logs) = capture_logs(browser.get(&format!("/untyped/set/big/{big}"))).await;
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(logs.contains("object too large"), "{logs}");
-    assert_eq!(server.get(&key), None);
+    assert_eq!(server.get(&key), Some((0, br#"{"small":1}"#.to_vec())));
 
     // The same through the store: the refusal is the error's source.
     let error = store.save(&key, big.as_bytes(), TTL).await.unwrap_err();

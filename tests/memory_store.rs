@@ -4,34 +4,55 @@ mod support;
 
 use std::time::Duration;
 
-use sessionkit::store::{SessionStore, StoreFuture};
+use sessionkit::store::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 use sessionkit::MemoryStore;
 
 conformance_tests!(|| async { MemoryStore::new() });
 
-/// The memory store, but every future it returns waits once before it is
-/// ready, although the store says it is `immediate`: a store that breaks
-/// that promise must still work (the layer does the operation again in a
-/// future of its own).
+/// The memory store, but every future it returns waits once before it does
+/// its work, although the store says it is `immediate`: a store that breaks
+/// that promise must still work (the layer drops the pending future
+/// unpolled and does the operation again in a future of its own).
 #[derive(Clone)]
 struct NotQuiteImmediate(MemoryStore);
 
-fn later<'a, T: Send + 'a>(future: StoreFuture<'a, T>) -> StoreFuture<'a, T> {
+fn later<'a, T: Send + 'a>(
+    work: impl FnOnce() -> StoreFuture<'a, T> + Send + 'a,
+) -> StoreFuture<'a, T> {
     StoreFuture::new(async move {
         tokio::task::yield_now().await;
-        future.await
+        work().await
     })
 }
 
 impl SessionStore for NotQuiteImmediate {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
-        later(self.0.load(key, ttl))
+        later(move || self.0.load(key, ttl))
     }
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
-        later(self.0.save(key, value, ttl))
+        later(move || self.0.save(key, value, ttl))
     }
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        later(self.0.delete(key))
+        later(move || self.0.delete(key))
+    }
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        later(move || self.0.load_versioned(key, ttl))
+    }
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        later(move || self.0.save_if(key, value, ttl, expect))
+    }
+    fn compare_and_set(&self) -> bool {
+        true
     }
     fn immediate(&self) -> bool {
         true

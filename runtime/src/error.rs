@@ -71,6 +71,12 @@ pub enum Error {
         /// What serde_json reported.
         source: std::sync::Arc<serde_json::Error>,
     },
+    /// An early [`save`](crate::Session::save) found the session ended by
+    /// another request (a logout) since it was loaded; nothing was saved.
+    Ended {
+        /// The `session_name` of the session's config.
+        session_name: String,
+    },
     /// The same session was extracted a second time while the first
     /// extraction is still alive (or two session types share one cookie
     /// name and disagree on its shape).
@@ -86,6 +92,7 @@ impl Error {
         match self {
             Error::Store { session_name, .. }
             | Error::Encode { session_name, .. }
+            | Error::Ended { session_name }
             | Error::AlreadyExtracted { session_name } => session_name,
         }
     }
@@ -102,6 +109,10 @@ impl fmt::Display for Error {
                 session_name,
                 source,
             } => write!(f, "could not encode session `{session_name}`: {source}"),
+            Error::Ended { session_name } => write!(
+                f,
+                "session `{session_name}` was ended by another request while this one ran; nothing was saved"
+            ),
             Error::AlreadyExtracted { session_name } => write!(
                 f,
                 "session `{session_name}` is extracted twice in one request; extract it once and pass it along"
@@ -115,7 +126,7 @@ impl std::error::Error for Error {
         match self {
             Error::Store { source, .. } => Some(source),
             Error::Encode { source, .. } => Some(source),
-            Error::AlreadyExtracted { .. } => None,
+            Error::Ended { .. } | Error::AlreadyExtracted { .. } => None,
         }
     }
 }

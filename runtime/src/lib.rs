@@ -54,18 +54,33 @@
 //! * A store error gives `503 Service Unavailable` (configurable with
 //!   [`SessionLayer::with_error_handler`]) and is logged with the session name.
 //! * Keys of the stored object that `T` does not declare are kept on save.
+//! * Concurrent requests of one session lose no update: a save writes only
+//!   over what was loaded (compare-and-set); when another request wrote
+//!   first, the two JSON objects are merged key by key (a key this request
+//!   changed takes its value, every other key the stored one) and the save
+//!   tried again. A session ended meanwhile (logout, expiry) is not
+//!   recreated, and logout always wins. See [`store`] for what a store
+//!   implements for this.
+//! * Saves come before deletes and cookies, so a failed save deletes
+//!   nothing; once the handler returned, the commit finishes even if the
+//!   client hangs up; [`Session::save`] commits early and
+//!   returns the store's error to the handler.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 mod codec;
+#[cfg(feature = "axum")]
+mod commit;
 pub mod config;
 #[cfg(feature = "axum")]
 mod cookie;
 mod data;
 mod error;
 mod id;
+#[cfg(feature = "axum")]
+mod merge;
 pub mod store;
 mod untyped;
 

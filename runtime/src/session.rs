@@ -5,21 +5,35 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::codec::{self, Extras};
+use crate::commit::{self, Commit, Expected, Progress};
 use crate::layer::Shared;
 use crate::{Error, SessionConfig, SessionData, SessionId};
 
 /// One kind of session (one cookie name) within one request.
 pub(crate) struct Slot {
     pub(crate) config: SessionConfig,
-    /// The id whose key holds this session in the store, if it was loaded.
-    pub(crate) stored_id: Option<SessionId>,
-    /// The bytes loaded from the store, to tell a real change from none.
-    pub(crate) stored: Option<Vec<u8>>,
-    /// `stored` is exactly our encoding of what it decoded to.
-    pub(crate) stored_canonical: bool,
-    /// The store key of `stored_id`, built once for the load and the save.
-    pub(crate) stored_key: Option<String>,
+    /// What the store holds for this session, as far as this request
+    /// knows: what it loaded, or what it saved early.
+    pub(crate) base: Option<Base>,
+    /// The base's bytes are exactly our encoding of what they decode to.
+    pub(crate) canonical: bool,
+    /// This request already deleted the session (an early save of a
+    /// destroyed one): its cookie is expired unless it is stored again.
+    pub(crate) ended: bool,
     pub(crate) state: SlotState,
+}
+
+/// A session as it is stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Base {
+    pub(crate) id: SessionId,
+    /// Its store key, built once for the load and the save.
+    pub(crate) key: String,
+    /// The stored bytes, to tell a real change from none and to compare
+    /// against when saving.
+    pub(crate) bytes: Vec<u8>,
+    /// The store's version token of `bytes`.
+    pub(crate) version: Option<u64>,
 }
 
 pub(crate) enum SlotState {
@@ -32,8 +46,8 @@ pub(crate) enum SlotState {
 /// What a dropped session asks the layer to do.
 pub(crate) struct Returned {
     pub(crate) id: SessionId,
-    /// The data as it is to be stored; `None`: exactly the loaded bytes
-    /// (`Slot::stored`), so no copy was made.
+    /// The data as it is to be stored; `None`: exactly the base's bytes,
+    /// so no copy was made.
     pub(crate) bytes: Option<Vec<u8>>,
     /// The data differs from what was loaded (always true for a fresh session).
     pub(crate) changed: bool,
@@ -133,6 +147,116 @@ impl<T: SessionData> Session<T> {
         self.destroyed = true;
     }
 
+    /// Saves the session now, rather than after the handler returns, and
+    /// tells whether that worked: call it before something that must not
+    /// happen unless the session is stored (charging a card, sending a
+    /// mail).
+    ///
+    /// It does what the layer would do after the handler: a changed session
+    /// is saved (merged with concurrent writes like any save), a cycled
+    /// id's old key deleted, a destroyed or emptied session deleted. Once it
+    /// returns `Ok`, what it saved is not written again after the handler
+    /// unless the session changes again. If a concurrent write was merged,
+    /// the session now holds the merged data.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use sessionkit::Session;
+    ///
+    /// #[derive(Session, Serialize, Deserialize, Default)]
+    /// struct Checkout {
+    ///     paid: bool,
+    /// }
+    ///
+    /// async fn pay(mut checkout: Session<Checkout>) -> &'static str {
+    ///     checkout.paid = true;
+    ///     if checkout.save().await.is_err() {
+    ///         return "try again later";
+    ///     }
+    ///     // charge the card here: the session says `paid`
+    ///     "paid"
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store failed (nothing changed in it, and
+    /// the layer tries again after the handler), [`Error::Encode`] when the
+    /// data cannot be encoded, and [`Error::Ended`] when another request
+    /// ended the session meanwhile (a logout): then nothing was saved, this
+    /// session is now empty and fresh, and its cookie will be expired.
+    pub async fn save(&mut self) -> Result<(), Error> {
+        let plan = {
+            let mut slots = self.request.slots();
+            let Some(slot) = slots.get_mut(self.slot) else {
+                return Ok(());
+            };
+            let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
+            let returned = self
+                .settle(stored, slot.canonical)
+                .map_err(|source| Error::Encode {
+                    session_name: slot.config.session_name().to_owned(),
+                    source: Arc::new(source),
+                })?;
+            commit::plan(Slot {
+                config: slot.config.clone(),
+                base: slot.base.clone(),
+                canonical: slot.canonical,
+                ended: slot.ended,
+                state: SlotState::Returned(Ok(returned)),
+            })?
+        };
+        let commit = Commit::single(Arc::clone(&self.request), plan);
+        let plan = commit.run().await.into_single()?;
+        let mut slots = self.request.slots();
+        let Some(slot) = slots.get_mut(self.slot) else {
+            return Ok(());
+        };
+        if plan.state == Progress::Ended {
+            slot.base = None;
+            slot.ended = true;
+            self.data = T::default();
+            self.extras = None;
+            self.id = SessionId::generate();
+            self.loaded = false;
+            return Err(Error::Ended {
+                session_name: slot.config.session_name().to_owned(),
+            });
+        }
+        match plan.save {
+            Some(save) => {
+                let merged = save.conflicts > 0 && matches!(save.expect, Expected::Loaded { .. });
+                if merged {
+                    // Hold what is stored now, so nothing of theirs is
+                    // written back over later.
+                    if let Ok(decoded) = codec::decode::<T>(&save.bytes) {
+                        self.data = decoded.data;
+                        self.extras = decoded.extras;
+                        slot.canonical = decoded.canonical;
+                    }
+                } else {
+                    // Unmerged, what was written is our own encoding.
+                    slot.canonical = true;
+                }
+                self.id = save.id;
+                self.loaded = true;
+                slot.base = Some(Base {
+                    id: save.id,
+                    key: save.key,
+                    bytes: save.bytes,
+                    version: save.version,
+                });
+            }
+            None if plan.delete.is_some() => {
+                slot.base = None;
+                slot.ended = true;
+                self.loaded = false;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
     /// Finds or loads the session of type `T` for a request.
     pub(crate) async fn extract(
         request: &Arc<RequestState>,
@@ -143,27 +267,28 @@ impl<T: SessionData> Session<T> {
         if let Some(session) = Self::take_over(request, &config)? {
             return Ok(session);
         }
-        let mut stored_id = None;
-        let mut stored = None;
-        let mut stored_key = None;
+        let mut base = None;
         let mut decoded = None;
         if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
             let key = config.store_key(&id);
             let loaded = shared
                 .store
-                .load(&key, config.expiry())
+                .load_versioned(&key, config.expiry())
                 .await
                 .map_err(|source| Error::Store {
                     session_name: config.session_name().to_owned(),
                     source,
                 })?;
-            if let Some(bytes) = loaded {
-                match codec::decode::<T>(&bytes) {
+            if let Some(stored) = loaded {
+                match codec::decode::<T>(&stored.value) {
                     Ok(d) => {
                         decoded = Some(d);
-                        stored_id = Some(id);
-                        stored = Some(bytes);
-                        stored_key = Some(key);
+                        base = Some(Base {
+                            id,
+                            key,
+                            bytes: stored.value,
+                            version: stored.version,
+                        });
                     }
                     Err(error) => tracing::warn!(
                         session = config.session_name(),
@@ -173,19 +298,19 @@ impl<T: SessionData> Session<T> {
                 }
             }
         }
-        let (data, extras, stored_canonical) = match decoded {
+        let (data, extras, canonical) = match decoded {
             Some(d) => (d.data, d.extras, d.canonical),
             None => (T::default(), None, false),
         };
+        let id = base.as_ref().map(|base| base.id);
         let mut slots = request.slots();
         // Room for just this one: nearly every request has one session.
         slots.reserve_exact(1);
         slots.push(Slot {
             config,
-            stored_id,
-            stored,
-            stored_canonical,
-            stored_key,
+            base,
+            canonical,
+            ended: false,
             state: SlotState::CheckedOut,
         });
         let slot = slots.len() - 1;
@@ -193,8 +318,8 @@ impl<T: SessionData> Session<T> {
         Ok(Session {
             data,
             extras,
-            id: stored_id.unwrap_or_else(SessionId::generate),
-            loaded: stored_id.is_some(),
+            id: id.unwrap_or_else(SessionId::generate),
+            loaded: id.is_some(),
             destroyed: false,
             request: Arc::clone(request),
             slot,
@@ -223,9 +348,10 @@ impl<T: SessionData> Session<T> {
             SlotState::Returned(Err(_)) => return Err(already()),
             SlotState::Returned(Ok(returned)) => returned,
         };
-        let bytes = match &returned.bytes {
-            Some(bytes) => bytes.as_slice(),
-            None => slot.stored.as_deref().unwrap_or_default(),
+        let bytes = match (&returned.bytes, &slot.base) {
+            (Some(bytes), _) => bytes.as_slice(),
+            (None, Some(base)) => &base.bytes,
+            (None, None) => &[],
         };
         let Ok(decoded) = codec::decode::<T>(bytes) else {
             // Two types share one cookie name and do not agree on its shape.
@@ -235,7 +361,7 @@ impl<T: SessionData> Session<T> {
             data: decoded.data,
             extras: decoded.extras,
             id: returned.id,
-            loaded: slot.stored_id.is_some(),
+            loaded: slot.base.is_some(),
             destroyed: returned.destroyed,
             request: Arc::clone(request),
             slot: index,
@@ -289,9 +415,8 @@ impl<T: SessionData> Drop for Session<T> {
         // Gone when the response was sent while this session was still held
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
-            let returned = self
-                .settle(slot.stored.as_deref(), slot.stored_canonical)
-                .map_err(Arc::new);
+            let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
+            let returned = self.settle(stored, slot.canonical).map_err(Arc::new);
             slot.state = SlotState::Returned(returned);
         }
     }

@@ -1,11 +1,15 @@
 //! The app every store is tested through: typed sessions with three configs
 //! and an untyped one, over one store.
 
-use axum::extract::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use sessionkit::{session_config, Session, SessionLayer, SessionStore, UntypedSession};
+use tokio::sync::Barrier;
 
 session_config! {
     /// A second session with its own cookie, prefix and expiry.
@@ -31,6 +35,12 @@ session_config! {
         cookie_name: "short",
         prefix: "short:",
         expiry: 3,
+    }
+    /// Two fields that concurrent requests change.
+    pub PAIR {
+        cookie_name: "pair",
+        prefix: "pair:",
+        session_name: "pair",
     }
     /// A browser-session cookie.
     pub BROWSER {
@@ -72,6 +82,13 @@ pub struct Short {
 #[session(config = BROWSER)]
 pub struct Browser {
     pub n: i64,
+}
+
+#[derive(Session, Serialize, Deserialize, Default, Debug)]
+#[session(config = PAIR)]
+pub struct Pair {
+    pub a: i64,
+    pub b: i64,
 }
 
 async fn incr(mut v: Session<Visit>) -> String {
@@ -167,6 +184,91 @@ async fn untyped_remove(mut s: UntypedSession, Path(k): Path<String>) -> String 
 async fn untyped_clear(mut s: UntypedSession) -> &'static str {
     s.clear();
     "cleared"
+}
+
+/// Where the handlers of [`gated`] wait, so that a test can order
+/// concurrent requests: every wait needs a second party (another request,
+/// or the test itself).
+#[derive(Clone)]
+pub struct Gate(pub Arc<Barrier>);
+
+impl Gate {
+    pub async fn pass(&self) {
+        self.0.wait().await;
+    }
+}
+
+async fn pair_init(mut p: Session<Pair>) -> &'static str {
+    p.a = 1;
+    p.b = 1;
+    "ok"
+}
+
+/// Loads the pair, waits at the gate for the other request to have loaded
+/// it too, then changes one field.
+async fn pair_race(
+    State(gate): State<Gate>,
+    mut p: Session<Pair>,
+    Path((field, value)): Path<(String, i64)>,
+) -> String {
+    gate.pass().await;
+    match field.as_str() {
+        "a" => p.a = value,
+        _ => p.b = value,
+    }
+    format!("{} {}", p.a, p.b)
+}
+
+async fn pair_get(p: Session<Pair>) -> String {
+    format!("{} {}", p.a, p.b)
+}
+
+/// Sets one key, and holds the session a while so that many requests overlap.
+async fn untyped_slow(mut s: UntypedSession, Path((k, v)): Path<(String, String)>) -> &'static str {
+    s.insert(k, v).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    "ok"
+}
+
+/// Loads the session, then waits at the gate twice (the test acts between
+/// the two waits), then sets one key.
+async fn hold(
+    State(gate): State<Gate>,
+    mut s: UntypedSession,
+    Path((k, v)): Path<(String, String)>,
+) -> String {
+    gate.pass().await;
+    gate.pass().await;
+    s.insert(k, v).unwrap();
+    serde_json::to_string(s.as_map()).unwrap()
+}
+
+/// Increments `n` and saves it early, then waits at the gate twice (the
+/// test reads the store between the two waits). Answers what `save`
+/// returned.
+async fn early(State(gate): State<Gate>, mut v: Session<Visit>) -> String {
+    v.n += 1;
+    let saved = v.save().await;
+    gate.pass().await;
+    gate.pass().await;
+    match saved {
+        Ok(()) => format!("saved {}", v.n),
+        Err(error) => format!("not saved: {error}"),
+    }
+}
+
+/// The test app plus routes whose handlers wait at the returned gate.
+pub fn gated<S: SessionStore>(store: S) -> (Router, Gate) {
+    let gate = Gate(Arc::new(Barrier::new(2)));
+    let routes = Router::new()
+        .route("/pair/init", get(pair_init))
+        .route("/pair/race/{field}/{value}", get(pair_race))
+        .route("/pair", get(pair_get))
+        .route("/untyped/slow/{k}/{v}", get(untyped_slow))
+        .route("/hold/{k}/{v}", get(hold))
+        .route("/early", get(early))
+        .with_state(gate.clone());
+    (router().merge(routes).layer(SessionLayer::new(store)), gate)
 }
 
 /// The test app over `store`.

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 use sessionkit::SessionStore;
 
-use super::app::app;
+use sessionkit::store::{Expect, SaveOutcome};
+
+use super::app::{app, gated, Gate};
 use super::{attributes, capture_logs, serve, Browser, Counting};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -36,6 +38,12 @@ macro_rules! conformance_tests {
             expiry_slides_on_reads,
             browser_session_cookie_has_no_max_age,
             untyped_session_gets_inserts_removes_and_clears,
+            store_saves_only_over_what_it_expects,
+            concurrent_changes_to_different_fields_are_merged,
+            fifty_concurrent_requests_each_keep_their_key,
+            a_session_ended_meanwhile_stays_ended,
+            a_stored_value_that_is_not_an_object_is_not_overwritten,
+            an_early_save_is_stored_before_the_handler_returns_and_not_again,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -53,6 +61,13 @@ async fn setup<S: SessionStore + Clone>(store: S) -> (Browser, Counting<S>) {
     let counting = Counting::new(store);
     let addr = serve(app(counting.clone())).await;
     (Browser::new(addr), counting)
+}
+
+async fn setup_gated<S: SessionStore + Clone>(store: S) -> (Browser, Counting<S>, Gate) {
+    let counting = Counting::new(store);
+    let (router, gate) = gated(counting.clone());
+    let addr = serve(router).await;
+    (Browser::new(addr), counting, gate)
 }
 
 /// The value under `key`, parsed as JSON (`None`: no such key).
@@ -463,4 +478,220 @@ pub async fn untyped_session_gets_inserts_removes_and_clears<S: SessionStore + C
         Some("0")
     );
     assert_eq!(stored(&store.inner, &format!("session:{id}")).await, None);
+}
+
+/// The store's side of compare-and-set, called directly: a create only where
+/// nothing is, an update only over what was loaded, and the answers that
+/// tell the layer what to merge with or that the session is gone.
+pub async fn store_saves_only_over_what_it_expects<S: SessionStore + Clone>(store: S) {
+    assert!(store.compare_and_set());
+    let ttl = Duration::from_secs(60);
+    let key = format!("session:{}", new_id());
+    let saved = |o: &SaveOutcome| matches!(o, SaveOutcome::Saved { .. });
+
+    let created = store
+        .save_if(&key, br#"{"n":1}"#, ttl, Expect::Absent)
+        .await;
+    assert!(saved(&created.unwrap()), "a free key is created");
+    let again = store
+        .save_if(&key, br#"{"n":9}"#, ttl, Expect::Absent)
+        .await;
+    assert_eq!(again.unwrap(), SaveOutcome::Exists, "a taken key is not");
+
+    let loaded = store.load_versioned(&key, ttl).await.unwrap().unwrap();
+    assert_eq!(loaded.value, br#"{"n":1}"#);
+    let expect = Expect::Loaded {
+        value: &loaded.value,
+        version: loaded.version,
+    };
+    let updated = store.save_if(&key, br#"{"n":2}"#, ttl, expect).await;
+    assert!(saved(&updated.unwrap()), "an update over what was loaded");
+    // The same expectation again is stale now: nothing written, and the
+    // answer is what the key holds.
+    let stale = store
+        .save_if(&key, br#"{"n":3}"#, ttl, expect)
+        .await
+        .unwrap();
+    let SaveOutcome::Changed(current) = stale else {
+        panic!("a stale update must be refused: {stale:?}")
+    };
+    assert_eq!(current.value, br#"{"n":2}"#);
+    assert_eq!(store.load(&key, ttl).await.unwrap().unwrap(), br#"{"n":2}"#);
+    // Its version works for the next update; the value is stored as given.
+    let fresh = Expect::Loaded {
+        value: &current.value,
+        version: current.version,
+    };
+    let merged = store.save_if(&key, br#"{"n":4,"m":1}"#, ttl, fresh).await;
+    assert!(saved(&merged.unwrap()));
+    assert_eq!(
+        store.load(&key, ttl).await.unwrap().unwrap(),
+        br#"{"n":4,"m":1}"#
+    );
+
+    store.delete(&key).await.unwrap();
+    let gone = store.save_if(&key, br#"{"n":5}"#, ttl, fresh).await;
+    assert_eq!(
+        gone.unwrap(),
+        SaveOutcome::Gone,
+        "a deleted key is not recreated"
+    );
+    assert_eq!(store.load(&key, ttl).await.unwrap(), None);
+}
+
+/// Two requests load one session; one changes `a`, the other `b`; both save.
+pub async fn concurrent_changes_to_different_fields_are_merged<S: SessionStore + Clone>(store: S) {
+    let (mut browser, store, _gate) = setup_gated(store).await;
+    browser.get("/pair/init").await;
+    let id = browser.jar["pair"].clone();
+    let cookie = [format!("pair={id}")];
+    let (a, b) = tokio::join!(
+        browser.get_raw("/pair/race/a/5", &cookie),
+        browser.get_raw("/pair/race/b/7", &cookie),
+    );
+    // Each saw only its own change...
+    assert_eq!((a.status, a.body.as_str()), (200, "5 1"));
+    assert_eq!((b.status, b.body.as_str()), (200, "1 7"));
+    // ...and the store has both.
+    assert_eq!(
+        stored(&store.inner, &format!("pair:{id}")).await,
+        Some(json!({"a": 5, "b": 7}))
+    );
+    assert_eq!(browser.get("/pair").await.body, "5 7");
+    assert_eq!(a.cookie_value("pair"), id);
+    assert_eq!(b.cookie_value("pair"), id);
+}
+
+/// 50 concurrent requests of one session, each setting its own key.
+pub async fn fifty_concurrent_requests_each_keep_their_key<S: SessionStore + Clone>(store: S) {
+    let (mut browser, store, _gate) = setup_gated(store).await;
+    browser.get("/untyped/set/start/1").await;
+    let id = browser.jar["session"].clone();
+    let cookie = [format!("session={id}")];
+    let requests = (0..50).map(|i| {
+        let path = format!("/untyped/slow/k{i}/v{i}");
+        let (browser, cookie) = (&browser, &cookie);
+        async move { browser.get_raw(&path, cookie).await }
+    });
+    let (replies, logs) = capture_logs(join_all(requests)).await;
+    for reply in replies {
+        assert_eq!(reply.status, 200, "{reply:?}\n{logs}");
+    }
+    let value = stored(&store.inner, &format!("session:{id}"))
+        .await
+        .unwrap();
+    let object = value.as_object().unwrap();
+    let missing: Vec<String> = (0..50)
+        .map(|i| format!("k{i}"))
+        .filter(|k| !object.contains_key(k))
+        .collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(object.len(), 51, "{value}");
+}
+
+/// Runs every future concurrently on this task and collects their outputs.
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut pending: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+/// A request that loaded the session before a logout must not save it back
+/// under the old id when it finishes.
+pub async fn a_session_ended_meanwhile_stays_ended<S: SessionStore + Clone>(store: S) {
+    let (mut browser, store, gate) = setup_gated(store).await;
+    browser.get("/untyped/set/user/ada").await;
+    let id = browser.jar["session"].clone();
+    let key = format!("session:{id}");
+    let cookie = [format!("session={id}")];
+    let held = browser.get_raw("/hold/cart/full", &cookie);
+    let (held, logs) = capture_logs(async {
+        let (held, ()) = tokio::join!(held, async {
+            gate.pass().await; // the held request has loaded the session
+            let logout = browser.get_raw("/untyped/clear", &cookie).await;
+            assert_eq!(logout.status, 200);
+            assert_eq!(stored(&store.inner, &key).await, None);
+            gate.pass().await; // let it finish
+        });
+        held
+    })
+    .await;
+    assert_eq!(held.status, 200, "{held:?}");
+    assert_eq!(stored(&store.inner, &key).await, None, "not recreated");
+    assert_eq!(
+        held.cookie_attribute("session", "max-age").as_deref(),
+        Some("0"),
+        "its cookie is expired: {held:?}"
+    );
+    assert!(
+        logs.contains("INFO") && logs.contains("ended by another request"),
+        "{logs}"
+    );
+    assert!(!logs.contains(&id), "the id is not logged: {logs}");
+    let reply = browser.get_raw("/untyped", &cookie).await;
+    assert_eq!(reply.body, "{}", "the stolen cookie finds nothing");
+}
+
+/// Another writer stored something that is not a JSON object while a
+/// request held the session: that request's save is not merged into it and
+/// does not overwrite it.
+pub async fn a_stored_value_that_is_not_an_object_is_not_overwritten<S: SessionStore + Clone>(
+    store: S,
+) {
+    let (mut browser, store, gate) = setup_gated(store).await;
+    browser.get("/untyped/set/user/ada").await;
+    let id = browser.jar["session"].clone();
+    let key = format!("session:{id}");
+    let cookie = [format!("session={id}")];
+    let held = browser.get_raw("/hold/cart/full", &cookie);
+    let (held, ()) = tokio::join!(held, async {
+        gate.pass().await;
+        store.inner.save(&key, b"[1,2]", DAY).await.unwrap();
+        gate.pass().await;
+    });
+    assert!(held.status >= 500, "the store error policy: {held:?}");
+    let raw = store.inner.load(&key, DAY).await.unwrap();
+    assert_eq!(raw.as_deref(), Some(&b"[1,2]"[..]), "left as it was");
+}
+
+/// `Session::save` writes before the handler goes on, and the layer does
+/// not write the same data again after the handler.
+pub async fn an_early_save_is_stored_before_the_handler_returns_and_not_again<
+    S: SessionStore + Clone,
+>(
+    store: S,
+) {
+    let (mut browser, store, gate) = setup_gated(store).await;
+    let id = browser.get("/incr").await.cookie_value("session");
+    let key = format!("session:{id}");
+    let saves = store.counts.get().1;
+    let cookie = [format!("session={id}")];
+    let early = browser.get_raw("/early", &cookie);
+    let (reply, ()) = tokio::join!(early, async {
+        gate.pass().await; // save() has returned; the handler waits
+        assert_eq!(stored(&store.inner, &key).await, Some(json!({"n": 2})));
+        gate.pass().await;
+    });
+    assert_eq!((reply.status, reply.body.as_str()), (200, "saved 2"));
+    assert_eq!(reply.cookie_value("session"), id);
+    assert_eq!(store.counts.get().1, saves + 1, "written once");
+    assert_eq!(browser.get("/get").await.body, "2");
 }

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sessionkit::store::StoreFuture;
+use sessionkit::store::{Expect, SaveOutcome, StoreFuture, Stored};
 use sessionkit::SessionStore;
 
 /// Runs memcached with the script's arguments, prints its pid, and kills it
@@ -105,6 +105,17 @@ impl Memcached {
     /// kernel, but nothing is answered.
     pub fn pause(&self) {
         self.signal("-STOP");
+        // `kill` returns once the signal is sent; each thread stops when the
+        // kernel next gets to it. Wait for all of them, so that a request
+        // sent next cannot be answered by a thread about to stop.
+        let pid = self.pid().expect("memcached is running");
+        for _ in 0..500 {
+            if all_threads_stopped(pid) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("memcached {pid} did not stop after SIGSTOP");
     }
 
     /// Undoes [`pause`](Self::pause) (SIGCONT).
@@ -267,6 +278,17 @@ fn free_port() -> u16 {
 }
 
 /// Whether process `pid` runs (a zombie does not).
+/// Whether every thread of process `pid` is stopped (state `T`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| s.starts_with('T')))
+    })
+}
+
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rsplit(") ")
@@ -293,5 +315,24 @@ impl<S: SessionStore> SessionStore for Served<S> {
     }
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         self.store.delete(key)
+    }
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        self.store.load_versioned(key, ttl)
+    }
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        self.store.save_if(key, value, ttl, expect)
+    }
+    fn compare_and_set(&self) -> bool {
+        self.store.compare_and_set()
     }
 }

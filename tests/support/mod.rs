@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use sessionkit::store::StoreFuture;
+use sessionkit::store::{Expect, SaveOutcome, StoreFuture, Stored};
 use sessionkit::SessionStore;
 
 /// Serves `app` on a free loopback port until the test's runtime ends.
@@ -196,6 +196,27 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         self.counts.deletes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key)
+    }
+    fn load_versioned<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Option<Stored>> {
+        self.counts.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_versioned(key, ttl)
+    }
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+        expect: Expect<'a>,
+    ) -> StoreFuture<'a, SaveOutcome> {
+        self.counts.saves.fetch_add(1, Ordering::SeqCst);
+        self.inner.save_if(key, value, ttl, expect)
+    }
+    fn compare_and_set(&self) -> bool {
+        self.inner.compare_and_set()
     }
     fn immediate(&self) -> bool {
         self.inner.immediate()

@@ -271,7 +271,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// when returned: the store does its work in the call (in memory) and
     /// never waits. The layer then saves without boxing a future. Default
     /// `false`. A store that says `true` and then returns a pending future
-    /// still works, but the layer may call that operation a second time.
+    /// still works if that future does its work only when polled: the layer
+    /// drops it unpolled and calls the operation again.
     fn immediate(&self) -> bool {
         false
     }

@@ -1,0 +1,764 @@
+//! The commit of a request's sessions: what each session asks of the store
+//! (pure decisions, tested below), and one driver that carries them out,
+//! either at once for a store that never waits or in a future.
+//!
+//! The order, for every request: every save, then every delete (the old
+//! key of a cycled id, a destroyed or emptied session), then the cookies.
+//! So a failed save leaves nothing deleted, and the error response still
+//! carries the cookie of each session that was saved.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use http::header::SET_COOKIE;
+
+use crate::layer::error_response;
+use crate::merge::{merge, MergeError};
+use crate::session::{RequestState, Returned, Slot, SlotState};
+use crate::store::{Expect, SaveOutcome, StoreError, StoreFuture};
+use crate::{cookie, Error, SessionConfig, SessionId};
+
+/// How many concurrent writes one save merges with before it gives up and
+/// reports a store error. Each conflict means another writer of the same
+/// session succeeded, so this bounds the work of one request, not the
+/// progress of all of them.
+pub(crate) const MAX_CONFLICTS: u32 = 32;
+
+/// What one session asks of the store and the browser.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) config: SessionConfig,
+    /// A conditional write, first.
+    pub(crate) save: Option<Save>,
+    /// A key to delete unconditionally, after every save of the request.
+    pub(crate) delete: Option<String>,
+    pub(crate) cookie: CookieAction,
+    pub(crate) state: Progress,
+}
+
+/// Where a plan's store operations are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Its save (if any) is still to do.
+    Saving,
+    /// Saved (or nothing to save); its delete (if any) is still to do.
+    Deleting,
+    Done,
+    /// The session was ended by another writer before this save: nothing
+    /// was written and the cookie is expired.
+    Ended,
+}
+
+/// A conditional write of a session.
+#[derive(Debug)]
+pub(crate) struct Save {
+    pub(crate) id: SessionId,
+    pub(crate) key: String,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) expect: Expected,
+    /// Concurrent writes merged so far.
+    pub(crate) conflicts: u32,
+    /// The version of what was written, once it was.
+    pub(crate) version: Option<u64>,
+}
+
+/// What a save expects the key to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Expected {
+    Absent,
+    Loaded {
+        bytes: Vec<u8>,
+        version: Option<u64>,
+    },
+}
+
+impl Expected {
+    fn as_expect(&self) -> Expect<'_> {
+        match self {
+            Expected::Absent => Expect::Absent,
+            Expected::Loaded { bytes, version } => Expect::Loaded {
+                value: bytes,
+                version: *version,
+            },
+        }
+    }
+}
+
+/// The cookie a session's response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieAction {
+    None,
+    Set(SessionId),
+    Expire,
+}
+
+impl Plan {
+    fn empty(config: SessionConfig) -> Plan {
+        Plan {
+            config,
+            save: None,
+            delete: None,
+            cookie: CookieAction::None,
+            state: Progress::Saving,
+        }
+    }
+
+    /// Whether its cookie can be sent with an error response: everything it
+    /// wrote is written, and an expiring cookie only once its delete is done.
+    fn cookie_holds(&self) -> bool {
+        match self.state {
+            Progress::Saving => self.save.is_none() && self.delete.is_none(),
+            Progress::Deleting => self.cookie != CookieAction::Expire || self.delete.is_none(),
+            Progress::Done | Progress::Ended => true,
+        }
+    }
+}
+
+/// Decides what one session, as its handler left it, asks for.
+pub(crate) fn plan(slot: Slot) -> Result<Plan, Error> {
+    let mut plan = Plan::empty(slot.config);
+    let returned = match slot.state {
+        SlotState::CheckedOut => {
+            tracing::warn!(
+                session = plan.config.session_name(),
+                "a session was still held when the response was sent (moved into a task?); its changes are not saved"
+            );
+            return Ok(plan);
+        }
+        SlotState::Returned(Err(source)) => {
+            return Err(Error::Encode {
+                session_name: plan.config.session_name().to_owned(),
+                source,
+            })
+        }
+        SlotState::Returned(Ok(returned)) => returned,
+    };
+    let Returned {
+        id,
+        bytes,
+        changed,
+        empty,
+        destroyed,
+    } = returned;
+    let base = slot.base;
+    if empty {
+        let expire = base.is_some() || destroyed || slot.ended;
+        plan.delete = base.map(|base| base.key);
+        plan.cookie = if expire {
+            CookieAction::Expire
+        } else {
+            CookieAction::None
+        };
+        return Ok(plan);
+    }
+    let cycled = base.as_ref().is_some_and(|base| base.id != id);
+    plan.cookie = CookieAction::Set(id);
+    if !(changed || cycled) {
+        return Ok(plan);
+    }
+    let (key, bytes, expect) = match base {
+        Some(base) if !cycled => {
+            // Changed in place: write only over what was loaded.
+            let bytes = bytes.unwrap_or_else(|| base.bytes.clone());
+            let expect = Expected::Loaded {
+                bytes: base.bytes,
+                version: base.version,
+            };
+            (base.key, bytes, expect)
+        }
+        base => {
+            // A new session, or the data moving to a new id: written only
+            // where nothing is, then the old key deleted.
+            let key = plan.config.store_key(&id);
+            let bytes = match (bytes, base) {
+                (Some(bytes), base) => {
+                    plan.delete = base.map(|base| base.key);
+                    bytes
+                }
+                (None, Some(base)) => {
+                    plan.delete = Some(base.key);
+                    base.bytes
+                }
+                (None, None) => Vec::new(),
+            };
+            (key, bytes, Expected::Absent)
+        }
+    };
+    plan.save = Some(Save {
+        id,
+        key,
+        bytes,
+        expect,
+        conflicts: 0,
+        version: None,
+    });
+    Ok(plan)
+}
+
+/// What to do after a save's answer.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Written.
+    Saved,
+    /// Try again: `save` now holds the merged value, or a new id.
+    Retry,
+    /// The session was ended meanwhile; it is not recreated.
+    Ended,
+    Fail(StoreError),
+}
+
+/// Updates `save` with the store's answer and says what comes next.
+pub(crate) fn after_save(config: &SessionConfig, save: &mut Save, outcome: SaveOutcome) -> Next {
+    let conflict = match (outcome, &save.expect) {
+        (SaveOutcome::Saved { version }, _) => {
+            save.version = version;
+            return Next::Saved;
+        }
+        (SaveOutcome::Gone, Expected::Loaded { .. }) => return Next::Ended,
+        (SaveOutcome::Changed(theirs), Expected::Loaded { bytes: base, .. }) => {
+            match merge(base, &save.bytes, &theirs.value) {
+                Ok(merged) => {
+                    save.bytes = merged;
+                    save.expect = Expected::Loaded {
+                        bytes: theirs.value,
+                        version: theirs.version,
+                    };
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            }
+        }
+        // A new id that is taken (astronomically rare): draw another. Any
+        // other answer to a create means the same: the key was not free.
+        (_, Expected::Absent) => {
+            save.id = SessionId::generate();
+            save.key = config.store_key(&save.id);
+            Ok(())
+        }
+        (SaveOutcome::Exists, Expected::Loaded { .. }) => Err(MergeError::TheirsNotAnObject),
+    };
+    if let Err(error) = conflict {
+        return Next::Fail(StoreError::with_source("session not saved", error));
+    }
+    save.conflicts += 1;
+    if save.conflicts > MAX_CONFLICTS {
+        return Next::Fail(StoreError::new(format!(
+            "session not saved: it was changed by {MAX_CONFLICTS} other writes while this one merged"
+        )));
+    }
+    Next::Retry
+}
+
+/// One store operation of the commit: the save or the delete of a plan.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Save(usize),
+    Delete(usize),
+}
+
+enum Outcome {
+    Saved(SaveOutcome),
+    Deleted,
+}
+
+/// The commit of one request's sessions, carried out one store operation
+/// at a time.
+pub(crate) struct Commit {
+    request: Arc<RequestState>,
+    plans: Vec<Plan>,
+    /// Saves first, then deletes.
+    deleting: bool,
+    error: Option<Error>,
+}
+
+impl Commit {
+    /// Plans every session the handler left.
+    pub(crate) fn new(request: Arc<RequestState>, slots: Vec<Slot>) -> Commit {
+        let mut plans = Vec::with_capacity(slots.len());
+        let mut error = None;
+        for slot in slots {
+            match plan(slot) {
+                Ok(plan) => plans.push(plan),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        Commit {
+            request,
+            plans,
+            deleting: false,
+            error,
+        }
+    }
+
+    /// A commit of one plan, for an early save.
+    pub(crate) fn single(request: Arc<RequestState>, plan: Plan) -> Commit {
+        Commit {
+            request,
+            plans: vec![plan],
+            deleting: false,
+            error: None,
+        }
+    }
+
+    /// Whether the store answers every call at once.
+    pub(crate) fn immediate(&self) -> bool {
+        self.request.shared.store.immediate()
+    }
+
+    /// The next store operation, if any is left and nothing failed.
+    fn next(&mut self) -> Option<Op> {
+        if self.error.is_some() {
+            return None;
+        }
+        if !self.deleting {
+            for (i, plan) in self.plans.iter_mut().enumerate() {
+                if plan.state != Progress::Saving {
+                    continue;
+                }
+                if plan.save.is_some() {
+                    return Some(Op::Save(i));
+                }
+                plan.state = Progress::Deleting;
+            }
+            self.deleting = true;
+        }
+        for (i, plan) in self.plans.iter_mut().enumerate() {
+            if plan.state != Progress::Deleting {
+                continue;
+            }
+            if plan.delete.is_some() {
+                return Some(Op::Delete(i));
+            }
+            plan.state = Progress::Done;
+        }
+        None
+    }
+
+    fn start(&self, op: Op) -> Started<'_> {
+        let store = &self.request.shared.store;
+        match op {
+            Op::Save(i) => {
+                let plan = &self.plans[i];
+                let save = plan.save.as_ref().expect("a save to start");
+                Started::Save(store.save_if(
+                    &save.key,
+                    &save.bytes,
+                    plan.config.expiry(),
+                    save.expect.as_expect(),
+                ))
+            }
+            Op::Delete(i) => {
+                let key = self.plans[i].delete.as_deref().expect("a delete to start");
+                Started::Delete(store.delete(key))
+            }
+        }
+    }
+
+    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>) {
+        let (Op::Save(i) | Op::Delete(i)) = op;
+        let plan = &mut self.plans[i];
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(source) => {
+                self.error = Some(store_error(&plan.config, source));
+                return;
+            }
+        };
+        match outcome {
+            Outcome::Deleted => plan.state = Progress::Done,
+            Outcome::Saved(outcome) => {
+                let save = plan.save.as_mut().expect("a save to apply");
+                match after_save(&plan.config, save, outcome) {
+                    Next::Saved => {
+                        plan.cookie = CookieAction::Set(save.id);
+                        plan.state = Progress::Deleting;
+                    }
+                    Next::Retry => plan.cookie = CookieAction::Set(save.id),
+                    Next::Ended => {
+                        tracing::info!(
+                            session = plan.config.session_name(),
+                            "the session was ended by another request while this one ran; its changes are dropped and its cookie expired"
+                        );
+                        plan.save = None;
+                        plan.cookie = CookieAction::Expire;
+                        plan.state = Progress::Ended;
+                    }
+                    Next::Fail(source) => self.error = Some(store_error(&plan.config, source)),
+                }
+            }
+        }
+    }
+
+    /// Runs what can be run without waiting; `Err` gives the commit back
+    /// when an operation must wait (it is redone by [`run`](Self::run)).
+    pub(crate) fn run_now(mut self) -> Result<Commit, Commit> {
+        let immediate = self.immediate();
+        while let Some(op) = self.next() {
+            if !immediate {
+                return Err(self);
+            }
+            // A pending future (the store was not immediate after all) is
+            // dropped unpolled, and the operation done again by `run`.
+            let ready = match self.start(op) {
+                Started::Save(f) => f.into_ready().ok().map(|r| r.map(Outcome::Saved)),
+                Started::Delete(f) => f.into_ready().ok().map(|r| r.map(|()| Outcome::Deleted)),
+            };
+            match ready {
+                Some(result) => self.apply(op, result),
+                None => return Err(self),
+            }
+        }
+        Ok(self)
+    }
+
+    /// Runs every operation left, waiting for each.
+    pub(crate) async fn run(mut self) -> Commit {
+        while let Some(op) = self.next() {
+            let result = match self.start(op) {
+                Started::Save(f) => f.await.map(Outcome::Saved),
+                Started::Delete(f) => f.await.map(|()| Outcome::Deleted),
+            };
+            self.apply(op, result);
+            if let Some(conflicts) = self.retrying(op) {
+                let random = uuid::Uuid::new_v4().as_u64_pair().0;
+                tokio::time::sleep(backoff(conflicts, random)).await;
+            }
+        }
+        self
+    }
+
+    /// How many conflicts the save `op` has merged, if it is to be tried again.
+    fn retrying(&self, op: Op) -> Option<u32> {
+        let Op::Save(i) = op else { return None };
+        let plan = &self.plans[i];
+        let save = plan.save.as_ref()?;
+        (plan.state == Progress::Saving && save.conflicts > 0).then_some(save.conflicts)
+    }
+
+    /// The response with every session's cookie; on a failure, the error
+    /// policy's response with the cookies of the sessions that hold.
+    pub(crate) fn respond(self, mut response: Response) -> Response {
+        if let Some(error) = &self.error {
+            response = error_response(&self.request.shared, error);
+        }
+        let failed = self.error.is_some();
+        for plan in &self.plans {
+            if failed && !plan.cookie_holds() {
+                continue;
+            }
+            let value = match plan.cookie {
+                CookieAction::None => continue,
+                CookieAction::Set(id) => cookie::set_cookie(&plan.config, &id),
+                CookieAction::Expire => cookie::delete_cookie(&plan.config),
+            };
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+        response
+    }
+
+    /// The one plan of a [`single`](Self::single) commit, or its error.
+    pub(crate) fn into_single(mut self) -> Result<Plan, Error> {
+        match self.error.take() {
+            Some(error) => Err(error),
+            None => Ok(self.plans.pop().expect("one plan")),
+        }
+    }
+}
+
+/// How long to wait before the next try of a save that ran into
+/// `conflicts` concurrent writes: a random time (from `random`) below a
+/// bound that doubles from 1 ms up to 16 ms. Writers that conflicted
+/// together would otherwise try again together, and all but one conflict
+/// again; the random wait spreads them out. A store that answers at once
+/// (memory) is retried without waiting: nobody else can write in between
+/// but another thread, and its lock orders them.
+pub(crate) fn backoff(conflicts: u32, random: u64) -> Duration {
+    let bound_micros = 1000u64 << conflicts.saturating_sub(1).min(4);
+    Duration::from_micros(random % bound_micros)
+}
+
+enum Started<'a> {
+    Save(StoreFuture<'a, SaveOutcome>),
+    Delete(StoreFuture<'a, ()>),
+}
+
+fn store_error(config: &SessionConfig, source: StoreError) -> Error {
+    Error::Store {
+        session_name: config.session_name().to_owned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Base;
+    use crate::store::Stored;
+
+    const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+
+    fn id(n: u8) -> SessionId {
+        SessionId::parse(&format!("{n:032x}")).unwrap()
+    }
+
+    fn base(n: u8, bytes: &str) -> Base {
+        Base {
+            id: id(n),
+            key: CONFIG.store_key(&id(n)),
+            bytes: bytes.as_bytes().to_vec(),
+            version: Some(7),
+        }
+    }
+
+    fn slot(base: Option<Base>, returned: Returned) -> Slot {
+        Slot {
+            config: CONFIG,
+            base,
+            canonical: true,
+            ended: false,
+            state: SlotState::Returned(Ok(returned)),
+        }
+    }
+
+    fn returned(n: u8, bytes: Option<&str>, changed: bool, empty: bool) -> Returned {
+        Returned {
+            id: id(n),
+            bytes: bytes.map(|b| b.as_bytes().to_vec()),
+            changed,
+            empty,
+            destroyed: false,
+        }
+    }
+
+    /// (save key, bytes, expected, delete, cookie) of a plan, as text.
+    fn summary(
+        plan: &Plan,
+    ) -> (
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+    ) {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        (
+            plan.save.as_ref().map(|s| s.key.clone()),
+            plan.save.as_ref().map(|s| text(&s.bytes)),
+            match plan.save.as_ref().map(|s| &s.expect) {
+                None => "-".into(),
+                Some(Expected::Absent) => "absent".into(),
+                Some(Expected::Loaded { bytes, version }) => {
+                    format!("loaded {} v{version:?}", text(bytes))
+                }
+            },
+            plan.delete.clone(),
+            format!("{:?}", plan.cookie),
+        )
+    }
+
+    #[test]
+    fn what_each_session_asks_for() {
+        let key = |n| Some(CONFIG.store_key(&id(n)));
+        let cases: Vec<(&str, Slot, _)> = vec![
+            (
+                "new session: created only where nothing is",
+                slot(None, returned(1, Some(r#"{"n":1}"#), true, false)),
+                (
+                    key(1),
+                    Some(r#"{"n":1}"#.into()),
+                    "absent".into(),
+                    None,
+                    format!("Set({:?})", id(1)),
+                ),
+            ),
+            (
+                "loaded and changed: written over what was loaded",
+                slot(
+                    Some(base(1, r#"{"n":1}"#)),
+                    returned(1, Some(r#"{"n":2}"#), true, false),
+                ),
+                (
+                    key(1),
+                    Some(r#"{"n":2}"#.into()),
+                    r#"loaded {"n":1} vSome(7)"#.into(),
+                    None,
+                    format!("Set({:?})", id(1)),
+                ),
+            ),
+            (
+                "loaded, unchanged: nothing written, cookie sent again",
+                slot(Some(base(1, r#"{"n":1}"#)), returned(1, None, false, false)),
+                (None, None, "-".into(), None, format!("Set({:?})", id(1))),
+            ),
+            (
+                "cycled, unchanged: the loaded bytes under the new id, then the old key deleted",
+                slot(Some(base(1, r#"{"n":1}"#)), returned(2, None, false, false)),
+                (
+                    key(2),
+                    Some(r#"{"n":1}"#.into()),
+                    "absent".into(),
+                    key(1),
+                    format!("Set({:?})", id(2)),
+                ),
+            ),
+            (
+                "cycled and changed",
+                slot(
+                    Some(base(1, r#"{"n":1}"#)),
+                    returned(2, Some(r#"{"n":2}"#), true, false),
+                ),
+                (
+                    key(2),
+                    Some(r#"{"n":2}"#.into()),
+                    "absent".into(),
+                    key(1),
+                    format!("Set({:?})", id(2)),
+                ),
+            ),
+            (
+                "emptied: deleted unconditionally, cookie expired",
+                slot(
+                    Some(base(1, r#"{"n":1}"#)),
+                    returned(1, Some("{}"), true, true),
+                ),
+                (None, None, "-".into(), key(1), "Expire".into()),
+            ),
+            (
+                "empty and fresh: nothing at all",
+                slot(None, returned(1, Some("{}"), true, true)),
+                (None, None, "-".into(), None, "None".into()),
+            ),
+        ];
+        for (what, slot, want) in cases {
+            let plan = plan(slot).unwrap();
+            assert_eq!(summary(&plan), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_destroyed_fresh_session_still_expires_its_cookie() {
+        let mut r = returned(1, Some("{}"), true, true);
+        r.destroyed = true;
+        assert_eq!(plan(slot(None, r)).unwrap().cookie, CookieAction::Expire);
+    }
+
+    #[test]
+    fn a_session_still_held_asks_for_nothing() {
+        let mut s = slot(None, returned(1, None, true, false));
+        s.state = SlotState::CheckedOut;
+        let plan = plan(s).unwrap();
+        assert_eq!(
+            summary(&plan),
+            (None, None, "-".into(), None, "None".into())
+        );
+    }
+
+    fn save(expect: Expected, bytes: &str) -> Save {
+        Save {
+            id: id(1),
+            key: CONFIG.store_key(&id(1)),
+            bytes: bytes.as_bytes().to_vec(),
+            expect,
+            conflicts: 0,
+            version: None,
+        }
+    }
+
+    fn loaded(bytes: &str, version: u64) -> Expected {
+        Expected::Loaded {
+            bytes: bytes.as_bytes().to_vec(),
+            version: Some(version),
+        }
+    }
+
+    fn stored(bytes: &str, version: u64) -> Stored {
+        Stored {
+            value: bytes.as_bytes().to_vec(),
+            version: Some(version),
+        }
+    }
+
+    impl PartialEq for Next {
+        fn eq(&self, other: &Next) -> bool {
+            std::mem::discriminant(self) == std::mem::discriminant(other)
+        }
+    }
+
+    #[test]
+    fn saved_keeps_the_new_version() {
+        let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
+        let next = after_save(&CONFIG, &mut s, SaveOutcome::Saved { version: Some(2) });
+        assert_eq!((next, s.version), (Next::Saved, Some(2)));
+    }
+
+    #[test]
+    fn a_concurrent_change_is_merged_and_tried_again_against_it() {
+        let mut s = save(loaded(r#"{"a":0,"b":0}"#, 1), r#"{"a":1,"b":0}"#);
+        let theirs = stored(r#"{"a":0,"b":2}"#, 5);
+        let next = after_save(&CONFIG, &mut s, SaveOutcome::Changed(theirs));
+        assert_eq!(next, Next::Retry);
+        assert_eq!(s.bytes, br#"{"a":1,"b":2}"#);
+        assert_eq!(s.expect, loaded(r#"{"a":0,"b":2}"#, 5));
+        assert_eq!((s.conflicts, s.id), (1, id(1)));
+    }
+
+    #[test]
+    fn a_session_gone_meanwhile_is_not_recreated() {
+        let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
+        assert_eq!(after_save(&CONFIG, &mut s, SaveOutcome::Gone), Next::Ended);
+    }
+
+    #[test]
+    fn a_taken_new_id_is_replaced_by_another() {
+        let mut s = save(Expected::Absent, r#"{"a":1}"#);
+        assert_eq!(
+            after_save(&CONFIG, &mut s, SaveOutcome::Exists),
+            Next::Retry
+        );
+        assert_ne!(s.id, id(1));
+        assert_eq!(s.key, CONFIG.store_key(&s.id));
+        assert_eq!(s.bytes, br#"{"a":1}"#, "the data stays");
+    }
+
+    #[test]
+    fn theirs_not_an_object_fails_without_a_write() {
+        let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
+        let next = after_save(&CONFIG, &mut s, SaveOutcome::Changed(stored("[1]", 2)));
+        let Next::Fail(error) = next else {
+            panic!("{next:?}")
+        };
+        assert!(error.to_string().contains("not a JSON object"), "{error}");
+    }
+
+    #[test]
+    fn the_wait_before_a_retry_is_random_below_a_doubling_bound() {
+        for (conflicts, bound) in [(1, 1000), (2, 2000), (3, 4000), (5, 16000), (30, 16000)] {
+            assert_eq!(backoff(conflicts, 0), Duration::ZERO);
+            assert_eq!(
+                backoff(conflicts, bound - 1),
+                Duration::from_micros(bound - 1)
+            );
+            assert_eq!(backoff(conflicts, bound + 5), Duration::from_micros(5));
+        }
+    }
+
+    #[test]
+    fn conflicts_are_bounded() {
+        let mut s = save(loaded(r#"{"a":0}"#, 0), r#"{"a":1}"#);
+        for n in 1..=MAX_CONFLICTS {
+            let theirs = stored(&format!(r#"{{"a":0,"b":{n}}}"#), u64::from(n));
+            assert_eq!(
+                after_save(&CONFIG, &mut s, SaveOutcome::Changed(theirs)),
+                Next::Retry
+            );
+        }
+        let theirs = stored(r#"{"a":0,"b":0}"#, 99);
+        assert!(matches!(
+            after_save(&CONFIG, &mut s, SaveOutcome::Changed(theirs)),
+            Next::Fail(_)
+        ));
+    }
+}
