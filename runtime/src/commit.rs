@@ -14,7 +14,7 @@ use axum::response::Response;
 use http::header::SET_COOKIE;
 
 use crate::layer::error_response;
-use crate::merge::{merge, MergeError};
+use crate::merge::merge;
 use crate::session::{RequestState, Returned, Slot, SlotState};
 use crate::store::{Expect, SaveOutcome, StoreError, StoreFuture};
 use crate::{cookie, Error, SessionConfig, SessionId};
@@ -25,10 +25,10 @@ use crate::{cookie, Error, SessionConfig, SessionId};
 /// progress of all of them.
 pub(crate) const MAX_CONFLICTS: u32 = 32;
 
-/// What one session asks of the store and the browser.
+/// What one session asks of the store and the browser. (Its config stays
+/// in its slot: moving it around would cost every request.)
 #[derive(Debug)]
 pub(crate) struct Plan {
-    pub(crate) config: SessionConfig,
     /// A conditional write, first.
     pub(crate) save: Option<Save>,
     /// A key to delete unconditionally, after every save of the request.
@@ -94,9 +94,8 @@ pub(crate) enum CookieAction {
 }
 
 impl Plan {
-    fn empty(config: SessionConfig) -> Plan {
+    fn empty() -> Plan {
         Plan {
-            config,
             save: None,
             delete: None,
             cookie: CookieAction::None,
@@ -115,20 +114,22 @@ impl Plan {
     }
 }
 
-/// Decides what one session, as its handler left it, asks for.
-pub(crate) fn plan(slot: Slot) -> Result<Plan, Error> {
-    let mut plan = Plan::empty(slot.config);
-    let returned = match slot.state {
+/// Decides what one session, as its handler left it, asks for; takes what
+/// it needs out of `slot`, leaving its config.
+pub(crate) fn plan(slot: &mut Slot) -> Result<Plan, Error> {
+    let mut plan = Plan::empty();
+    let config = &slot.config;
+    let returned = match std::mem::replace(&mut slot.state, SlotState::CheckedOut) {
         SlotState::CheckedOut => {
             tracing::warn!(
-                session = plan.config.session_name(),
+                session = config.session_name(),
                 "a session was still held when the response was sent (moved into a task?); its changes are not saved"
             );
             return Ok(plan);
         }
         SlotState::Returned(Err(source)) => {
             return Err(Error::Encode {
-                session_name: plan.config.session_name().to_owned(),
+                session_name: config.session_name().to_owned(),
                 source,
             })
         }
@@ -141,7 +142,7 @@ pub(crate) fn plan(slot: Slot) -> Result<Plan, Error> {
         empty,
         destroyed,
     } = returned;
-    let base = slot.base;
+    let base = slot.base.take();
     if empty {
         let expire = base.is_some() || destroyed || slot.ended;
         plan.delete = base.map(|base| base.key);
@@ -170,7 +171,7 @@ pub(crate) fn plan(slot: Slot) -> Result<Plan, Error> {
         base => {
             // A new session, or the data moving to a new id: written only
             // where nothing is, then the old key deleted.
-            let key = plan.config.store_key(&id);
+            let key = config.store_key(&id);
             let bytes = match (bytes, base) {
                 (Some(bytes), base) => {
                     plan.delete = base.map(|base| base.key);
@@ -236,7 +237,11 @@ pub(crate) fn after_save(config: &SessionConfig, save: &mut Save, outcome: SaveO
             save.key = config.store_key(&save.id);
             Ok(())
         }
-        (SaveOutcome::Exists, Expected::Loaded { .. }) => Err(MergeError::TheirsNotAnObject),
+        (SaveOutcome::Exists, Expected::Loaded { .. }) => {
+            return Next::Fail(StoreError::new(
+                "session not saved: the store answered `Exists` to an update, which only a create can get",
+            ))
+        }
     };
     if let Err(error) = conflict {
         return Next::Fail(StoreError::with_source("session not saved", error));
@@ -262,43 +267,90 @@ enum Outcome {
     Deleted,
 }
 
+/// The plans of a request: the first one inline, since nearly every
+/// request has one session, so that it costs no allocation.
+#[derive(Default)]
+struct Plans {
+    first: Option<Plan>,
+    rest: Vec<Plan>,
+}
+
+impl Plans {
+    fn push(&mut self, plan: Plan) {
+        match self.first {
+            None => self.first = Some(plan),
+            Some(_) => self.rest.push(plan),
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn get(&self, i: usize) -> &Plan {
+        match i {
+            0 => self.first.as_ref().expect("a first plan"),
+            i => &self.rest[i - 1],
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut Plan {
+        match i {
+            0 => self.first.as_mut().expect("a first plan"),
+            i => &mut self.rest[i - 1],
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Plan> {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
 /// The commit of one request's sessions, carried out one store operation
 /// at a time.
 pub(crate) struct Commit {
     request: Arc<RequestState>,
-    plans: Vec<Plan>,
-    /// Saves first, then deletes.
-    deleting: bool,
+    /// The sessions, for their configs; `plans` says what each asks for.
+    slots: Vec<Slot>,
+    plans: Plans,
+    /// Where [`next`](Self::next) is: below `plans.len()` among the saves,
+    /// then among the deletes.
+    cursor: usize,
     error: Option<Error>,
 }
 
 impl Commit {
     /// Plans every session the handler left.
-    pub(crate) fn new(request: Arc<RequestState>, slots: Vec<Slot>) -> Commit {
-        let mut plans = Vec::with_capacity(slots.len());
+    pub(crate) fn new(request: Arc<RequestState>, mut slots: Vec<Slot>) -> Commit {
+        let mut plans = Plans::default();
         let mut error = None;
-        for slot in slots {
-            match plan(slot) {
-                Ok(plan) => plans.push(plan),
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
+        for slot in &mut slots {
+            // A slot that cannot be planned (its data did not encode) gets
+            // an empty plan, so that plans and slots stay in step.
+            plans.push(plan(slot).unwrap_or_else(|e| {
+                error.get_or_insert(e);
+                Plan::empty()
+            }));
         }
         Commit {
             request,
+            slots,
             plans,
-            deleting: false,
+            cursor: 0,
             error,
         }
     }
 
-    /// A commit of one plan, for an early save.
-    pub(crate) fn single(request: Arc<RequestState>, plan: Plan) -> Commit {
+    /// A commit of one session's plan, for an early save.
+    pub(crate) fn single(request: Arc<RequestState>, slot: Slot, plan: Plan) -> Commit {
         Commit {
             request,
-            plans: vec![plan],
-            deleting: false,
+            slots: vec![slot],
+            plans: Plans {
+                first: Some(plan),
+                rest: Vec::new(),
+            },
+            cursor: 0,
             error: None,
         }
     }
@@ -313,26 +365,25 @@ impl Commit {
         if self.error.is_some() {
             return None;
         }
-        if !self.deleting {
-            for (i, plan) in self.plans.iter_mut().enumerate() {
-                if plan.state != Progress::Saving {
-                    continue;
-                }
-                if plan.save.is_some() {
-                    return Some(Op::Save(i));
-                }
-                plan.state = Progress::Deleting;
+        // Every plan's save, then every plan's delete: `cursor` walks the
+        // plans twice, and stays on a save that is to be tried again.
+        let n = self.plans.len();
+        while self.cursor < 2 * n {
+            let deleting = self.cursor >= n;
+            let i = if deleting {
+                self.cursor - n
+            } else {
+                self.cursor
+            };
+            let plan = self.plans.get_mut(i);
+            match (deleting, plan.state) {
+                (false, Progress::Saving) if plan.save.is_some() => return Some(Op::Save(i)),
+                (false, Progress::Saving) => plan.state = Progress::Deleting,
+                (true, Progress::Deleting) if plan.delete.is_some() => return Some(Op::Delete(i)),
+                (true, Progress::Deleting) => plan.state = Progress::Done,
+                _ => {}
             }
-            self.deleting = true;
-        }
-        for (i, plan) in self.plans.iter_mut().enumerate() {
-            if plan.state != Progress::Deleting {
-                continue;
-            }
-            if plan.delete.is_some() {
-                return Some(Op::Delete(i));
-            }
-            plan.state = Progress::Done;
+            self.cursor += 1;
         }
         None
     }
@@ -341,17 +392,21 @@ impl Commit {
         let store = &self.request.shared.store;
         match op {
             Op::Save(i) => {
-                let plan = &self.plans[i];
-                let save = plan.save.as_ref().expect("a save to start");
+                let save = self.plans.get(i).save.as_ref().expect("a save to start");
                 Started::Save(store.save_if(
                     &save.key,
                     &save.bytes,
-                    plan.config.expiry(),
+                    self.slots[i].config.expiry(),
                     save.expect.as_expect(),
                 ))
             }
             Op::Delete(i) => {
-                let key = self.plans[i].delete.as_deref().expect("a delete to start");
+                let key = self
+                    .plans
+                    .get(i)
+                    .delete
+                    .as_deref()
+                    .expect("a delete to start");
                 Started::Delete(store.delete(key))
             }
         }
@@ -359,11 +414,12 @@ impl Commit {
 
     fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>) {
         let (Op::Save(i) | Op::Delete(i)) = op;
-        let plan = &mut self.plans[i];
+        let plan = self.plans.get_mut(i);
+        let config = &self.slots[i].config;
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(source) => {
-                self.error = Some(store_error(&plan.config, source));
+                self.error = Some(store_error(config, source));
                 return;
             }
         };
@@ -371,7 +427,7 @@ impl Commit {
             Outcome::Deleted => plan.state = Progress::Done,
             Outcome::Saved(outcome) => {
                 let save = plan.save.as_mut().expect("a save to apply");
-                match after_save(&plan.config, save, outcome) {
+                match after_save(config, save, outcome) {
                     Next::Saved => {
                         plan.cookie = CookieAction::Set(save.id);
                         plan.state = Progress::Deleting;
@@ -379,27 +435,29 @@ impl Commit {
                     Next::Retry => plan.cookie = CookieAction::Set(save.id),
                     Next::Ended => {
                         tracing::info!(
-                            session = plan.config.session_name(),
+                            session = config.session_name(),
                             "the session was ended by another request while this one ran; its changes are dropped and its cookie expired"
                         );
                         plan.save = None;
                         plan.cookie = CookieAction::Expire;
                         plan.state = Progress::Ended;
                     }
-                    Next::Fail(source) => self.error = Some(store_error(&plan.config, source)),
+                    Next::Fail(source) => self.error = Some(store_error(config, source)),
                 }
             }
         }
     }
 
-    /// Runs what can be run without waiting; `Err` gives the commit back
-    /// when an operation must wait (it is redone by [`run`](Self::run)).
-    pub(crate) fn run_now(mut self) -> Result<Commit, Commit> {
-        let immediate = self.immediate();
-        while let Some(op) = self.next() {
-            if !immediate {
-                return Err(self);
-            }
+    /// Runs what can be run without waiting; `false` when an operation
+    /// must wait (it is then done by [`run`](Self::run)).
+    pub(crate) fn run_now(&mut self) -> bool {
+        let Some(mut op) = self.next() else {
+            return true;
+        };
+        if !self.immediate() {
+            return false;
+        }
+        loop {
             // A pending future (the store was not immediate after all) is
             // dropped unpolled, and the operation done again by `run`.
             let ready = match self.start(op) {
@@ -408,10 +466,13 @@ impl Commit {
             };
             match ready {
                 Some(result) => self.apply(op, result),
-                None => return Err(self),
+                None => return false,
+            }
+            match self.next() {
+                Some(next) => op = next,
+                None => return true,
             }
         }
-        Ok(self)
     }
 
     /// Runs every operation left, waiting for each.
@@ -433,7 +494,7 @@ impl Commit {
     /// How many conflicts the save `op` has merged, if it is to be tried again.
     fn retrying(&self, op: Op) -> Option<u32> {
         let Op::Save(i) = op else { return None };
-        let plan = &self.plans[i];
+        let plan = self.plans.get(i);
         let save = plan.save.as_ref()?;
         (plan.state == Progress::Saving && save.conflicts > 0).then_some(save.conflicts)
     }
@@ -445,14 +506,14 @@ impl Commit {
             response = error_response(&self.request.shared, error);
         }
         let failed = self.error.is_some();
-        for plan in &self.plans {
+        for (plan, slot) in self.plans.iter().zip(&self.slots) {
             if failed && !plan.cookie_holds() {
                 continue;
             }
             let value = match plan.cookie {
                 CookieAction::None => continue,
-                CookieAction::Set(id) => cookie::set_cookie(&plan.config, &id),
-                CookieAction::Expire => cookie::delete_cookie(&plan.config),
+                CookieAction::Set(id) => cookie::set_cookie(&slot.config, &id),
+                CookieAction::Expire => cookie::delete_cookie(&slot.config),
             };
             response.headers_mut().append(SET_COOKIE, value);
         }
@@ -463,7 +524,7 @@ impl Commit {
     pub(crate) fn into_single(mut self) -> Result<Plan, Error> {
         match self.error.take() {
             Some(error) => Err(error),
-            None => Ok(self.plans.pop().expect("one plan")),
+            None => Ok(self.plans.first.take().expect("one plan")),
         }
     }
 }
@@ -632,8 +693,8 @@ mod tests {
                 (None, None, "-".into(), None, "None".into()),
             ),
         ];
-        for (what, slot, want) in cases {
-            let plan = plan(slot).unwrap();
+        for (what, mut slot, want) in cases {
+            let plan = plan(&mut slot).unwrap();
             assert_eq!(summary(&plan), want, "{what}");
         }
     }
@@ -642,14 +703,17 @@ mod tests {
     fn a_destroyed_fresh_session_still_expires_its_cookie() {
         let mut r = returned(1, Some("{}"), true, true);
         r.destroyed = true;
-        assert_eq!(plan(slot(None, r)).unwrap().cookie, CookieAction::Expire);
+        assert_eq!(
+            plan(&mut slot(None, r)).unwrap().cookie,
+            CookieAction::Expire
+        );
     }
 
     #[test]
     fn a_session_still_held_asks_for_nothing() {
         let mut s = slot(None, returned(1, None, true, false));
         s.state = SlotState::CheckedOut;
-        let plan = plan(s).unwrap();
+        let plan = plan(&mut s).unwrap();
         assert_eq!(
             summary(&plan),
             (None, None, "-".into(), None, "None".into())

@@ -96,12 +96,13 @@ where
                     if slots.is_empty() {
                         return Poll::Ready(Ok(response));
                     }
-                    match Commit::new(request, slots).run_now() {
-                        Ok(done) => return Poll::Ready(Ok(done.respond(response))),
-                        Err(rest) => this.state.set(State::Finish {
-                            future: finish(rest, response),
-                        }),
+                    let mut commit = Commit::new(request, slots);
+                    if commit.run_now() {
+                        return Poll::Ready(Ok(commit.respond(response)));
                     }
+                    this.state.set(State::Finish {
+                        future: finish(commit, response),
+                    });
                 }
                 StateProj::Finish { future } => return future.as_mut().poll(cx).map(Ok),
             }

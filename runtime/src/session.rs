@@ -198,15 +198,18 @@ impl<T: SessionData> Session<T> {
                     session_name: slot.config.session_name().to_owned(),
                     source: Arc::new(source),
                 })?;
-            commit::plan(Slot {
+            let mut copy = Slot {
                 config: slot.config.clone(),
                 base: slot.base.clone(),
                 canonical: slot.canonical,
                 ended: slot.ended,
                 state: SlotState::Returned(Ok(returned)),
-            })?
+            };
+            let plan = commit::plan(&mut copy)?;
+            (copy, plan)
         };
-        let commit = Commit::single(Arc::clone(&self.request), plan);
+        let (copy, plan) = plan;
+        let commit = Commit::single(Arc::clone(&self.request), copy, plan);
         let plan = commit.run().await.into_single()?;
         let mut slots = self.request.slots();
         let Some(slot) = slots.get_mut(self.slot) else {

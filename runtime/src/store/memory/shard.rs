@@ -41,6 +41,19 @@ pub(super) struct Entry {
     revision: u64,
 }
 
+impl Entry {
+    /// Replaces the value (in place when the length is the same).
+    fn overwrite(&mut self, value: &[u8], expires_at: u64, revision: u64) {
+        if self.value.len() == value.len() {
+            self.value.copy_from_slice(value);
+        } else {
+            self.value = value.into();
+        }
+        self.expires_at = expires_at;
+        self.revision = revision;
+    }
+}
+
 /// What a conditional save found.
 pub(super) enum Conditional {
     Saved(u64),
@@ -106,35 +119,35 @@ impl Shard {
     /// the key is new and the shard is full. Returns the new revision.
     pub(super) fn save(&mut self, key: &str, value: &[u8], now: u64, expires_at: u64) -> u64 {
         self.sweep_step(now, WRITE_SWEEP_BUDGET);
-        self.revision += 1;
-        let revision = self.revision;
         if let Some(entry) = self.map.get_mut(key) {
-            if entry.value.len() == value.len() {
-                entry.value.copy_from_slice(value);
-            } else {
-                entry.value = value.into();
-            }
-            entry.expires_at = expires_at;
-            entry.revision = revision;
-            return revision;
+            self.revision += 1;
+            entry.overwrite(value, expires_at, self.revision);
+            return self.revision;
         }
+        self.insert(key, value, now, expires_at)
+    }
+
+    /// Adds `key`, which is not in the map, making room first when the
+    /// shard is full. Returns its revision.
+    fn insert(&mut self, key: &str, value: &[u8], now: u64, expires_at: u64) -> u64 {
         if self.map.len() >= self.capacity {
             self.make_room(now);
         }
+        self.revision += 1;
         self.map.insert(
             key.into(),
             Entry {
                 value: value.into(),
                 expires_at,
-                revision,
+                revision: self.revision,
             },
         );
-        revision
+        self.revision
     }
 
     /// Stores `value` under `key` only if the key is free (`expected` is
     /// `None`) or still holds the value `expected` describes: its revision,
-    /// or, without one, its bytes.
+    /// or, without one, its bytes. One hash lookup when the key exists.
     pub(super) fn save_if(
         &mut self,
         key: &str,
@@ -143,11 +156,12 @@ impl Shard {
         now: u64,
         expires_at: u64,
     ) -> Conditional {
-        let current = self.live(key, now);
-        match (expected, current) {
-            (None, Some(_)) => return Conditional::Exists,
-            (Some(_), None) => return Conditional::Gone,
-            (Some((bytes, revision)), Some(entry)) => {
+        self.sweep_step(now, WRITE_SWEEP_BUDGET);
+        match self.map.get_full_mut(key) {
+            Some((_, _, entry)) if entry.expires_at > now => {
+                let Some((bytes, revision)) = expected else {
+                    return Conditional::Exists;
+                };
                 let unchanged = match revision {
                     Some(revision) => entry.revision == revision,
                     None => *entry.value == *bytes,
@@ -155,10 +169,19 @@ impl Shard {
                 if !unchanged {
                     return Conditional::Changed(entry.value.to_vec(), entry.revision);
                 }
+                self.revision += 1;
+                entry.overwrite(value, expires_at, self.revision);
+                return Conditional::Saved(self.revision);
             }
-            (None, None) => {}
+            Some((index, _, _)) => {
+                self.map.swap_remove_index(index);
+            }
+            None => {}
         }
-        Conditional::Saved(self.save(key, value, now, expires_at))
+        if expected.is_some() {
+            return Conditional::Gone;
+        }
+        Conditional::Saved(self.insert(key, value, now, expires_at))
     }
 
     /// The entry under `key` if it has not expired; an expired one is removed.

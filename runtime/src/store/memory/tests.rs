@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use tokio::time::advance;
 
-use super::shard::{Entry, Shard};
+use super::shard::{Conditional, Entry, Shard};
 use super::sweeper::FULL_PASS;
 use super::{lock, MemoryStore};
 use crate::store::{SessionStore, StoreError, StoreFuture};
@@ -474,4 +474,56 @@ fn a_runtime_without_timers_does_not_respawn_the_sweeper() {
         );
         assert!(store.load(&key(1), HOUR).await.unwrap().is_some());
     });
+}
+
+#[test]
+fn conditional_saves_compare_the_revision_or_else_the_bytes() {
+    let mut shard = Shard::new(100, 1);
+    let k = key(1);
+    let Conditional::Saved(first) = shard.save_if(&k, b"a", None, 0, 100) else {
+        panic!("a free key is created")
+    };
+    assert!(matches!(
+        shard.save_if(&k, b"x", None, 0, 100),
+        Conditional::Exists
+    ));
+    let Conditional::Saved(second) = shard.save_if(&k, b"b", Some((b"a", Some(first))), 0, 100)
+    else {
+        panic!("the loaded revision is current")
+    };
+    assert!(second > first);
+    match shard.save_if(&k, b"c", Some((b"a", Some(first))), 0, 100) {
+        Conditional::Changed(value, revision) => {
+            assert_eq!((value, revision), (b"b".to_vec(), second))
+        }
+        _ => panic!("a stale revision is refused with what the key holds"),
+    }
+    // Without a revision, the bytes decide.
+    assert!(matches!(
+        shard.save_if(&k, b"c", Some((b"a", None)), 0, 100),
+        Conditional::Changed(..)
+    ));
+    assert!(matches!(
+        shard.save_if(&k, b"c", Some((b"b", None)), 0, 100),
+        Conditional::Saved(_)
+    ));
+    // Expired reads as gone for an update, and as free for a create.
+    assert!(matches!(
+        shard.save_if(&k, b"d", Some((b"c", None)), 100, 200),
+        Conditional::Gone
+    ));
+    assert!(matches!(
+        shard.save_if(&k, b"e", None, 100, 200),
+        Conditional::Saved(_)
+    ));
+    // A key deleted and created again never gets back an old revision.
+    shard.delete(&k);
+    let Conditional::Saved(again) = shard.save_if(&k, b"a", None, 100, 200) else {
+        panic!()
+    };
+    assert!(again > second);
+    assert!(matches!(
+        shard.save_if(&k, b"z", Some((b"a", Some(first))), 100, 200),
+        Conditional::Changed(..)
+    ));
 }
