@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The side-by-side benchmark of DESIGN §7 (issue 5): bare axum, sessionkit
+# The side-by-side benchmark: bare axum, sessionkit
 # with each store and tower-sessions, doing the same work, measured with wrk.
 #
 # Usage: scripts/bench.sh            (defaults: 3 interleaved reps × 10 s)
@@ -8,7 +8,9 @@
 #   BENCH_SECONDS=10      length of each measured wrk run
 #   BENCH_REPS=3          interleaved repetitions (bare, A, B, …, bare, A, B, …)
 #   BENCH_MODES="bare sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis"
-#   BENCH_WORKLOADS="reuse readonly new"
+#   BENCH_WORKLOADS="reuse readonly new contend"
+#                         (contend: all connections on one session, half of the
+#                         requests writing different keys; sessionkit modes only)
 #   BENCH_CONNECTIONS=32  wrk connections (one wrk thread)
 #   BENCH_WORKERS=1       tokio worker threads of the server
 #   BENCH_WARMUP=1        seconds of unmeasured load before each run (0: none)
@@ -29,7 +31,7 @@ started_at=$(date +%s)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_REPS=${BENCH_REPS:-3}
 BENCH_MODES=${BENCH_MODES:-bare sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis}
-BENCH_WORKLOADS=${BENCH_WORKLOADS:-reuse readonly new}
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-reuse readonly new contend}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_WORKERS=${BENCH_WORKERS:-1}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
@@ -52,9 +54,11 @@ LOGS="$OUT/logs"
 RUNS="$OUT/runs.tsv"
 CEILINGS="$OUT/ceilings.tsv"
 MEMORY="$OUT/memory.tsv"
+CONTENTION="$OUT/contention.tsv"
 printf '# rep\tworkload\tmode\trps\trequests\tcpu_us_per_request\tp99_us\terrors\n' >"$RUNS"
 printf '# name\tper_second\tdescription\n' >"$CEILINGS"
 printf '# mode\tsessions\trss_start_kib\trss_full_kib\trss_expired_kib\tleft\texpiry_secs\n' >"$MEMORY"
+printf '# rep\tmode\trps\trequests\terrors\tconflicts_before\tconflicts_after\n' >"$CONTENTION"
 
 bench_log "building (cargo build --release -p sessionkit-bench --all-features)"
 build_started=$(date +%s)
@@ -110,7 +114,7 @@ start_server() {
 
 # wrk on CLIENT_CPU against the running server; prints the BENCH_RESULT line.
 # A mode that sets no cookie (bare) is sent this one, shaped like a session
-# cookie, so that every mode parses the same requests (as ANCHORS measured).
+# cookie, so that every mode parses the same requests.
 FIXED_COOKIE=session=0123456789abcdef0123456789abcdef
 run_wrk() {
   local workload=$1 seconds=$2 log=$3 mode=$4
@@ -120,6 +124,7 @@ run_wrk() {
   case $workload in
     reuse | readonly) script=(-s scripts/bench/session.lua "$url/" -- "$workload" "$BENCH_CONNECTIONS" "$fixed") ;;
     new) script=(-s scripts/bench/plain.lua "$url/incr") ;;
+    contend) script=(-s scripts/bench/contend.lua "$url/" -- "$CONTEND_COOKIE" 16) ;;
     *) echo "unknown workload $workload" >&2; return 1 ;;
   esac
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$BENCH_CONNECTIONS" -d"${seconds}s" --timeout 5s --latency \
@@ -131,21 +136,49 @@ field() { # field NAME "BENCH_RESULT a=1 b=2"
   printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 
-total_runs=$((BENCH_REPS * $(wc -w <<<"$BENCH_WORKLOADS") * ${#modes[@]}))
+# The contention workload needs a session mode that counts its conflicts.
+runs_of() { # runs_of WORKLOAD: the modes that run it
+  local m
+  for m in "${modes[@]}"; do
+    case $1:$m in contend:sessionkit-*) echo "$m" ;; contend:*) ;; *) echo "$m" ;; esac
+  done
+}
+total_runs=0
+for workload in $BENCH_WORKLOADS; do
+  total_runs=$((total_runs + BENCH_REPS * $(runs_of "$workload" | wc -l)))
+done
+# The one session every connection of the contention workload uses.
+create_contended_session() {
+  CONTEND_COOKIE=$(curl -s -D - -o /dev/null "http://127.0.0.1:$SERVER_PORT/put/start" |
+    sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' | head -1)
+  [ -n "$CONTEND_COOKIE" ] || { echo "no session cookie from /put/start" >&2; return 1; }
+}
+# What the contention server's conditional saves ran into so far
+# (`saves=… changed=… exists=… gone=… failed=…`).
+conflict_counts() {
+  curl -s "http://127.0.0.1:$SERVER_PORT/conflicts"
+}
 run_no=0
 for rep in $(seq "$BENCH_REPS"); do
   for workload in $BENCH_WORKLOADS; do
-    for mode in "${modes[@]}"; do
+    for mode in $(runs_of "$workload"); do
       run_no=$((run_no + 1))
       tag="rep$rep-$workload-$mode"
       bench_flush_backends
-      start_server "$mode" "$LOGS/server-$tag.log"
+      extra=()
+      [ "$workload" = contend ] && extra=(--contention)
+      start_server "$mode" "$LOGS/server-$tag.log" "${extra[@]}"
+      [ "$workload" = contend ] && create_contended_session
       if [ "$BENCH_WARMUP" != 0 ]; then
         run_wrk "$workload" "$BENCH_WARMUP" "$LOGS/warmup-$tag.log" "$mode" >/dev/null
       fi
+      conflicts_before=
+      [ "$workload" = contend ] && conflicts_before=$(conflict_counts)
       cpu_before=$(bench_cpu_ticks "$SERVER_PID")
       result=$(run_wrk "$workload" "$BENCH_SECONDS" "$LOGS/wrk-$tag.log" "$mode")
       cpu_after=$(bench_cpu_ticks "$SERVER_PID")
+      conflicts_after=
+      [ "$workload" = contend ] && conflicts_after=$(conflict_counts)
       bench_stop "$SERVER_PID"
       requests=$(field requests "$result")
       duration_us=$(field duration_us "$result")
@@ -155,6 +188,10 @@ for rep in $(seq "$BENCH_REPS"); do
         'BEGIN { rps = r / (d / 1e6); cpu = r > 0 ? (c1 - c0) * 1e6 / hz / r : 0; printf "%.1f\t%.2f", rps, cpu }')
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$workload" "$mode" "${row%%$'\t'*}" \
         "$requests" "${row##*$'\t'}" "$p99_us" "$errors" >>"$RUNS"
+      if [ "$workload" = contend ]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$mode" "${row%%$'\t'*}" "$requests" "$errors" \
+          "$conflicts_before" "$conflicts_after" >>"$CONTENTION"
+      fi
       bench_log "[$run_no/$total_runs] rep $rep $workload $mode: ${row%%$'\t'*} req/s, ${row##*$'\t'} µs CPU/req, p99 ${p99_us} µs, errors $errors"
     done
   done
@@ -225,6 +262,23 @@ if [ -n "$(git status --porcelain 2>/dev/null | head -1)" ]; then commit="$commi
     "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(redis-server --version | cut -d' ' -f1-3), $(memcached -V)."
   echo
   "$BIN/bench-client" table --runs "$RUNS" --ceilings "$CEILINGS" --memory "$MEMORY"
+  if [ "$(wc -l <"$CONTENTION")" -gt 1 ]; then
+    echo
+    echo "### Contention: what the conditional saves of the \`contend\` runs ran into"
+    echo
+    echo "Counted by the server during each measured run (warm-up excluded). A write"
+    echo "request sends one conditional save; each \`changed\` answer is one merge and"
+    echo "one more save. \`failed\` saves became error responses."
+    echo
+    echo "| rep | mode | req/s | requests | saves | changed (merges) | merges per write request | failed | errors |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '!/^#/ {
+      split($6, b, /[ =]/); split($7, a, /[ =]/)
+      saves = a[2] - b[2]; changed = a[4] - b[4]; failed = a[10] - b[10]
+      writes = saves - changed
+      printf "| %s | %s | %.0f | %s | %d | %d | %.2f | %d | %s |\n", $1, $2, $3, $4, saves, changed, writes > 0 ? changed / writes : 0, failed, $5
+    }' "$CONTENTION"
+  fi
   if [ "${#skipped[@]}" -gt 0 ]; then
     echo
     echo "Not measured:"

@@ -1,5 +1,5 @@
 //! Once 100,000 sessions of the memory store expire, the process's resident
-//! memory comes back to where it started (issue 5): the sweeper removes them,
+//! memory comes back to where it started: the sweeper removes them,
 //! and glibc, which would keep the freed blocks for reuse, is asked to give
 //! them back. A test binary of its own, so that the process holds nothing
 //! else; only with glibc, the one allocator the store asks.

@@ -1,4 +1,4 @@
-//! Live interoperability with Python's sanic-session (issue 6): a sessionkit
+//! Live interoperability with Python's sanic-session: a sessionkit
 //! app and the sanic-session 0.8.0 app in `tests/peers/sanic/app.py`
 //! (Sanic 23.12.2) share one Redis, or one memcached, and one browser's
 //! cookie jar, and read, change, save and clear each other's sessions.

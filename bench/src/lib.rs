@@ -1,4 +1,4 @@
-//! The side-by-side load benchmark of sessionkit (DESIGN §7, issue 5).
+//! The side-by-side load benchmark of sessionkit (see BENCHMARKS.md).
 //!
 //! Two binaries:
 //!

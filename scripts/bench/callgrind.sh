@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per request of the bench server, counted by callgrind (the
-# method of shared/ANCHORS.md): one worker thread, N1 and then, in a second
+# Instructions per request of the bench server, counted by callgrind: one
+# worker thread, N1 and then, in a second
 # run, N2 requests on one keep-alive connection with one cookie, and
 # (Ir(N2) - Ir(N1)) / (N2 - N1), so that start-up and shutdown cancel out.
 # User space of the server only; the kernel's TCP work is not counted.

@@ -1,5 +1,5 @@
 //! The conformance suite every store passes: each function checks one point
-//! of the lifecycle (DESIGN §4) over real HTTP against the store it is given.
+//! of the lifecycle (the list in the README) over real HTTP against the store it is given.
 //! `conformance_tests!` instantiates all of them as tests for one backend.
 
 use std::time::{Duration, SystemTime};

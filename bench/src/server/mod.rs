@@ -2,6 +2,7 @@
 
 mod bare;
 mod ceiling;
+mod contention;
 mod sessionkit_modes;
 mod tower;
 
@@ -122,12 +123,15 @@ pub struct ServerArgs {
     pub ceiling_concurrency: usize,
     /// Only say whether this build can run the mode or ceiling, then exit.
     pub check: bool,
+    /// Also serve the contention workload's routes (sessionkit modes only).
+    pub contention: bool,
 }
 
 /// Usage text of `bench-server`.
 pub const USAGE: &str = "\
 usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
                     [--redis-url URL] [--redis-pool N] [--memcached HOST:PORT]
+                    [--contention]
        bench-server --ceiling redis|memcache [--seconds S] [--concurrency C] [--workers N]
                     [--redis-url URL] [--memcached HOST:PORT]
        bench-server --memcache-ceiling ...      (same as --ceiling memcache)
@@ -140,6 +144,9 @@ bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
 GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
 --expiry: session expiry in seconds (default 2592000, sanic-session's 30 days).
+--contention (sessionkit modes): also GET /put/K (adds one to key K of the
+  untyped session on the same cookie) inside the layer, and GET /conflicts
+  (what the layer's conditional saves ran into) outside it.
 --ceiling: no server; loops load + save of one key per task through
   sessionkit's store for S seconds (default 5) with C tasks (default 32) and
   prints `ceiling <name> <per second>`.";
@@ -165,6 +172,7 @@ impl ServerArgs {
             ceiling_seconds: a.value_or("seconds", 5.0)?,
             ceiling_concurrency: a.value_or("concurrency", 32)?,
             check: a.flag("check"),
+            contention: a.flag("contention"),
         };
         a.finish()?;
         match (args.mode, args.ceiling) {
@@ -181,6 +189,13 @@ impl ServerArgs {
                 "`--workers`, `--redis-pool` and `--concurrency` must be at least 1".into(),
             ));
         }
+        let sessionkit = matches!(
+            args.mode,
+            Some(Mode::SessionkitMemory | Mode::SessionkitRedis | Mode::SessionkitMemcache)
+        );
+        if args.contention && !sessionkit {
+            return Err(ArgError("`--contention` needs a sessionkit mode".into()));
+        }
         if args.expiry == 0 {
             return Err(ArgError("`--expiry` must be at least 1 second".into()));
         }
@@ -195,9 +210,13 @@ pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std
     Ok(match mode {
         Mode::Bare => bare::router(),
         Mode::BareLayer => bare::router_with_layer(),
-        Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry)?,
-        Mode::SessionkitRedis => sessionkit_modes::redis(args.expiry, &args.redis_url).await?,
-        Mode::SessionkitMemcache => sessionkit_modes::memcache(args.expiry, &args.memcached)?,
+        Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry, args.contention)?,
+        Mode::SessionkitRedis => {
+            sessionkit_modes::redis(args.expiry, &args.redis_url, args.contention).await?
+        }
+        Mode::SessionkitMemcache => {
+            sessionkit_modes::memcache(args.expiry, &args.memcached, args.contention)?
+        }
         Mode::TowerSessionsMemory => tower::memory(expiry),
         Mode::TowerSessionsRedis => tower::redis(expiry, &args.redis_url, args.redis_pool).await?,
     })
@@ -268,6 +287,12 @@ mod tests {
         assert!(parse("--mode bare --workers 0").is_err());
         assert!(parse("--mode bare --ceiling redis").is_err());
         assert!(parse("--mode bare --frobnicate").is_err());
+        assert!(parse("--mode bare --contention").is_err());
+        assert!(
+            parse("--mode sessionkit-memory --contention")
+                .unwrap()
+                .contention
+        );
     }
 
     #[tokio::test]

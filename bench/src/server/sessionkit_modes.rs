@@ -8,6 +8,8 @@ use axum::{routing::get, Router};
 use serde::{Deserialize, Serialize};
 use sessionkit::{session_config, Session, SessionData, SessionLayer, SessionStore};
 
+use super::contention;
+
 /// The counter every sessionkit mode keeps, whatever its expiry.
 trait Counter: SessionData {
     fn n(&self) -> u64;
@@ -24,12 +26,21 @@ async fn read<T: Counter>(session: Session<T>) -> String {
     session.n().to_string()
 }
 
-fn counter_router<T: Counter>(store: impl SessionStore) -> Router {
-    Router::new()
+fn counter_router<T: Counter>(store: impl SessionStore, contention: bool) -> Router {
+    let routes = Router::new()
         .route("/incr", get(incr::<T>))
         .route("/get", get(read::<T>))
-        .route("/plain", get(super::bare::read))
-        .layer(SessionLayer::new(store))
+        .route("/plain", get(super::bare::read));
+    if !contention {
+        return routes.layer(SessionLayer::new(store));
+    }
+    // Only for the contention workload: the counting wrapper and the extra
+    // route would otherwise be part of what the other workloads measure.
+    let (store, counts) = contention::counted(store);
+    let routes = routes
+        .merge(contention::routes())
+        .layer(SessionLayer::new(store));
+    contention::with_report(routes, counts)
 }
 
 /// One config (sanic-session's defaults but the expiry) and one counter
@@ -60,10 +71,15 @@ macro_rules! counters {
             }
         )*
 
-        /// Builds the router for `expiry` seconds over `store`.
-        fn router_with_expiry(expiry: u64, store: impl SessionStore) -> Result<Router, String> {
+        /// Builds the router for `expiry` seconds over `store`, with the
+        /// contention workload's routes if `contention`.
+        fn router_with_expiry(
+            expiry: u64,
+            store: impl SessionStore,
+            contention: bool,
+        ) -> Result<Router, String> {
             match expiry {
-                $($secs => Ok(counter_router::<$ty>(store)),)*
+                $($secs => Ok(counter_router::<$ty>(store, contention)),)*
                 other => Err(format!(
                     "`--expiry {other}`: sessionkit modes support only {} (the expiry is compiled into the session type)",
                     [$(stringify!($secs)),*].join(", ")
@@ -89,36 +105,52 @@ counters! {
 /// ones not yet reclaimed included), outside the session layer: the memory
 /// measurement reads it to tell reclaimed sessions from memory the
 /// allocator kept.
-pub(super) fn memory(expiry: u64) -> Result<Router, String> {
+pub(super) fn memory(expiry: u64, contention: bool) -> Result<Router, String> {
     let store = sessionkit::MemoryStore::new();
     let probe = store.clone();
     let len = get(move || {
         let n = probe.len();
         async move { n.to_string() }
     });
-    Ok(router_with_expiry(expiry, store)?.route("/len", len))
+    Ok(router_with_expiry(expiry, store, contention)?.route("/len", len))
 }
 
 #[cfg(feature = "redis")]
-pub(super) async fn redis(expiry: u64, url: &str) -> Result<Router, Box<dyn std::error::Error>> {
+pub(super) async fn redis(
+    expiry: u64,
+    url: &str,
+    contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let store = sessionkit::RedisStore::from_url(url)
         .await
         .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
-    Ok(router_with_expiry(expiry, store)?)
+    Ok(router_with_expiry(expiry, store, contention)?)
 }
 
 #[cfg(not(feature = "redis"))]
-pub(super) async fn redis(_expiry: u64, _url: &str) -> Result<Router, Box<dyn std::error::Error>> {
+pub(super) async fn redis(
+    _expiry: u64,
+    _url: &str,
+    _contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
     Err("mode `sessionkit-redis` needs the bench built with `--features redis`".into())
 }
 
 #[cfg(feature = "memcache")]
-pub(super) fn memcache(expiry: u64, servers: &str) -> Result<Router, Box<dyn std::error::Error>> {
+pub(super) fn memcache(
+    expiry: u64,
+    servers: &str,
+    contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let store = sessionkit::MemcacheStore::new(servers.split(','))?;
-    Ok(router_with_expiry(expiry, store)?)
+    Ok(router_with_expiry(expiry, store, contention)?)
 }
 
 #[cfg(not(feature = "memcache"))]
-pub(super) fn memcache(_expiry: u64, _servers: &str) -> Result<Router, Box<dyn std::error::Error>> {
+pub(super) fn memcache(
+    _expiry: u64,
+    _servers: &str,
+    _contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
     Err("mode `sessionkit-memcache` needs the bench built with `--features memcache`".into())
 }
