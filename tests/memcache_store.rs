@@ -68,6 +68,9 @@ fn counters(server: &Memcached) -> BTreeMap<&'static str, u64> {
         "cmd_touch",
         "touch_hits",
         "cmd_set",
+        "cas_hits",
+        "cas_misses",
+        "cas_badval",
         "delete_hits",
         "delete_misses",
         "total_connections",
@@ -562,12 +565,19 @@ async fn round_trips_per_request_type() {
     let mut table = Vec::new();
     let mut connections = 0;
     let steps: [Step; 7] = [
+        // `cmd_set` counts every storage command: the new visitor's `add`,
+        // and the `cas` of a loaded session (also counted in `cas_hits`).
         ("new visitor (write)", "/incr", &[("cmd_set", 1)]),
         ("read-only", "/get", &[("cmd_touch", 1), ("touch_hits", 1)]),
         (
             "read-write",
             "/incr",
-            &[("cmd_touch", 1), ("touch_hits", 1), ("cmd_set", 1)],
+            &[
+                ("cmd_touch", 1),
+                ("touch_hits", 1),
+                ("cmd_set", 1),
+                ("cas_hits", 1),
+            ],
         ),
         (
             "cycle_id + write",

@@ -20,10 +20,11 @@ use crate::store::{Expect, SaveOutcome, StoreError, StoreFuture};
 use crate::{cookie, Error, SessionConfig, SessionId};
 
 /// How many concurrent writes one save merges with before it gives up and
-/// reports a store error. Each conflict means another writer of the same
-/// session succeeded, so this bounds the work of one request, not the
-/// progress of all of them.
-pub(crate) const MAX_CONFLICTS: u32 = 32;
+/// reports a store error. Each conflict means that another request of the
+/// same session saved in between, and each request saves once, so a save
+/// gives up only when more than this many others saved while it tried: with
+/// fewer requests of one session at once, every save gets through.
+pub(crate) const MAX_CONFLICTS: u32 = 64;
 
 /// What one session asks of the store and the browser. (Its config stays
 /// in its slot: moving it around would cost every request.)

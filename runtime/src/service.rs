@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::Request;
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -56,12 +56,30 @@ where
     }
 }
 
+/// The rest of a commit that has to wait for the store.
+type Finishing = Pin<Box<dyn Future<Output = Response> + Send>>;
+
 pin_project! {
     /// The future of [`SessionService`]: the inner service's response, then
     /// the saves it calls for. Nothing is boxed unless a session was used.
+    ///
+    /// Dropped while a commit waits for the store (the client hung up), it
+    /// hands the rest of the commit to the tokio runtime, so that a save or
+    /// a logout's delete that has started also finishes (each store call is
+    /// bounded by the store's timeout).
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let StateProj::Finish { future } = this.project().state.project() {
+                if let Some(rest) = future.take() {
+                    finish_in_background(rest);
+                }
+            }
+        }
     }
 }
 
@@ -74,7 +92,8 @@ pin_project! {
             request: Option<Arc<RequestState>>,
         },
         Finish {
-            future: Pin<Box<dyn Future<Output = Response> + Send>>,
+            // `None` once the response is out.
+            future: Option<Finishing>,
         },
     }
 }
@@ -101,33 +120,33 @@ where
                         return Poll::Ready(Ok(commit.respond(response)));
                     }
                     this.state.set(State::Finish {
-                        future: finish(commit, response),
+                        future: Some(Box::pin(
+                            async move { commit.run().await.respond(response) },
+                        )),
                     });
                 }
-                StateProj::Finish { future } => return future.as_mut().poll(cx).map(Ok),
+                StateProj::Finish { future } => {
+                    let rest = future.as_mut().expect("polled after completion");
+                    let response = ready!(rest.as_mut().poll(cx));
+                    *future = None;
+                    return Poll::Ready(Ok(response));
+                }
             }
         }
     }
 }
 
-/// The rest of a commit that has to wait for the store. Inside a tokio
-/// runtime it runs as a task of its own, so that it finishes even if the
-/// client hangs up and the response future is dropped: a logout whose
-/// delete is under way must not be lost. (Each store call is bounded by the
-/// store's timeout.)
-fn finish(commit: Commit, response: Response) -> Pin<Box<dyn Future<Output = Response> + Send>> {
-    let work = async move { commit.run().await.respond(response) };
+/// Runs `rest` to its end on the current tokio runtime, if there is one
+/// (there is, under axum); its response goes nowhere.
+fn finish_in_background(rest: Finishing) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            let task = runtime.spawn(work);
-            Box::pin(async move {
-                task.await.unwrap_or_else(|error| {
-                    tracing::error!(%error, "the session commit did not finish");
-                    let status = http::StatusCode::INTERNAL_SERVER_ERROR;
-                    (status, "session error\n").into_response()
-                })
-            })
+            runtime.spawn(async move {
+                rest.await;
+            });
         }
-        Err(_) => Box::pin(work),
+        Err(_) => tracing::warn!(
+            "a session commit was cut short: its response future was dropped outside a tokio runtime"
+        ),
     }
 }
