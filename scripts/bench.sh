@@ -276,7 +276,8 @@ if [ -n "$(git status --porcelain 2>/dev/null | head -1)" ]; then commit="$commi
       split($6, b, /[ =]/); split($7, a, /[ =]/)
       saves = a[2] - b[2]; changed = a[4] - b[4]; failed = a[10] - b[10]
       writes = saves - changed
-      printf "| %s | %s | %.0f | %s | %d | %d | %.2f | %d | %s |\n", $1, $2, $3, $4, saves, changed, writes > 0 ? changed / writes : 0, failed, $5
+      per_write = writes > 0 ? changed / writes : 0
+      printf "| %s | %s | %.0f | %s | %d | %d | %.2f | %d | %s |\n", $1, $2, $3, $4, saves, changed, per_write, failed, $5
     }' "$CONTENTION"
   fi
   if [ "${#skipped[@]}" -gt 0 ]; then

@@ -161,6 +161,10 @@ fn workload_title(w: &str) -> String {
         "reuse" => "Reused session, read + write (`GET /incr` with the connection's cookie)".into(),
         "readonly" => "Reused session, read-only (`GET /get` with the connection's cookie)".into(),
         "new" => "New visitor every request (`GET /incr`, no cookie ever sent)".into(),
+        "contend" => {
+            "One session on every connection, half the requests writing (`GET /put/k<i>` and `GET /get`)"
+                .into()
+        }
         other => format!("Workload `{other}`"),
     }
 }

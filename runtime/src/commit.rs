@@ -15,6 +15,7 @@ use http::header::SET_COOKIE;
 
 use crate::layer::error_response;
 use crate::merge::merge;
+use crate::queue::Turn;
 use crate::session::{RequestState, Returned, Slot, SlotState};
 use crate::store::{Expect, SaveOutcome, StoreError, StoreFuture};
 use crate::{cookie, Error, SessionConfig, SessionId};
@@ -476,20 +477,59 @@ impl Commit {
         }
     }
 
-    /// Runs every operation left, waiting for each.
+    /// Runs every operation left, waiting for each. A save that conflicts
+    /// takes its turn in its session's queue (see [`crate::queue`]) before it
+    /// tries again, and a save of a session whose saves are queued waits its
+    /// turn from the start.
     pub(crate) async fn run(mut self) -> Commit {
+        let queues = Arc::clone(&self.request.shared.queues);
+        // The turn, and how many conflicts the save had when it began.
+        let mut turn: Option<(Turn, u32)> = None;
         while let Some(op) = self.next() {
+            if let (Op::Save(i), None) = (op, &turn) {
+                let key = self.save_key(i);
+                if let Some(queue) = queues.existing(key) {
+                    turn = Some((queues.wait(key, queue).await, 0));
+                }
+            }
             let result = match self.start(op) {
                 Started::Save(f) => f.await.map(Outcome::Saved),
                 Started::Delete(f) => f.await.map(|()| Outcome::Deleted),
             };
             self.apply(op, result);
-            if let Some(conflicts) = self.retrying(op) {
-                let random = uuid::Uuid::new_v4().as_u64_pair().0;
-                tokio::time::sleep(backoff(conflicts, random)).await;
+            match (self.retrying(op), &turn) {
+                (Some(conflicts), None) => {
+                    let Op::Save(i) = op else {
+                        unreachable!("only saves are retried")
+                    };
+                    let key = self.save_key(i);
+                    let queue = queues.get_or_make(key);
+                    turn = Some((queues.wait(key, queue).await, conflicts));
+                }
+                // In its turn a save conflicts once if others saved while
+                // it waited (what it expects is older than that), and then
+                // tries again with what the store answered. Conflicting
+                // again means another process wrote in between.
+                (Some(conflicts), Some((_, began))) if conflicts - began >= 2 => {
+                    let random = uuid::Uuid::new_v4().as_u64_pair().0;
+                    tokio::time::sleep(backoff(conflicts - began - 1, random)).await;
+                }
+                (Some(_), Some(_)) => {}
+                (None, _) => {
+                    if let Some((done, _)) = turn.take() {
+                        queues.done(done);
+                    }
+                }
             }
         }
+        if let Some((done, _)) = turn.take() {
+            queues.done(done);
+        }
         self
+    }
+
+    fn save_key(&self, i: usize) -> &str {
+        &self.plans.get(i).save.as_ref().expect("a save").key
     }
 
     /// How many conflicts the save `op` has merged, if it is to be tried again.
@@ -531,12 +571,12 @@ impl Commit {
 }
 
 /// How long to wait before the next try of a save that ran into
-/// `conflicts` concurrent writes: a random time (from `random`) below a
-/// bound that doubles from 1 ms up to 16 ms. Writers that conflicted
-/// together would otherwise try again together, and all but one conflict
-/// again; the random wait spreads them out. A store that answers at once
-/// (memory) is retried without waiting: nobody else can write in between
-/// but another thread, and its lock orders them.
+/// `conflicts` concurrent writes from other processes: a random time (from
+/// `random`) below a bound that doubles from 1 ms up to 16 ms. Processes
+/// whose saves conflicted together would otherwise try again together, and
+/// all but one conflict again; the random wait spreads them out. A store
+/// that answers at once (memory) is retried without waiting: nobody else
+/// can write in between but another thread, and its lock orders them.
 pub(crate) fn backoff(conflicts: u32, random: u64) -> Duration {
     let bound_micros = 1000u64 << conflicts.saturating_sub(1).min(4);
     Duration::from_micros(random % bound_micros)

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use tower_layer::Layer;
 
+use crate::queue::SaveQueues;
 use crate::service::SessionService;
 use crate::{Error, SessionConfig, SessionStore};
 
@@ -18,6 +19,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore>,
     configs: Vec<SessionConfig>,
     pub(crate) on_error: ErrorHandler,
+    /// Where saves of one session that ran into each other take turns.
+    pub(crate) queues: Arc<SaveQueues>,
 }
 
 impl Shared {
@@ -61,6 +64,7 @@ impl SessionLayer {
                 store: Arc::new(store),
                 configs: Vec::new(),
                 on_error: Arc::new(default_error_response),
+                queues: Arc::default(),
             }),
         }
     }

@@ -81,6 +81,8 @@ mod error;
 mod id;
 #[cfg(feature = "axum")]
 mod merge;
+#[cfg(feature = "axum")]
+mod queue;
 pub mod store;
 mod untyped;
 
