@@ -51,10 +51,9 @@
 //! * the allocator's overhead on two allocations, the key's and the
 //!   value's: with glibc, 8 to 23 bytes each.
 //!
-//! So some 90 to 160 bytes per session on top of its key and value. Measured
-//! with `session:` keys (40 bytes) and 20-byte values, 100,000 to 1,000,000
-//! sessions: 124 to 164 bytes allocated and about 145 bytes resident per
-//! session (capacity a table has not used yet is not resident).
+//! So some 90 to 160 bytes per session on top of its key and value
+//! (capacity a table has not used yet is not resident). The repository's
+//! BENCHMARKS.md has the resident memory measured per session.
 //!
 //! # Giving memory back
 //!
