@@ -213,40 +213,35 @@ pub(crate) enum Next {
 
 /// Updates `save` with the store's answer and says what comes next.
 pub(crate) fn after_save(config: &SessionConfig, save: &mut Save, outcome: SaveOutcome) -> Next {
-    let conflict = match (outcome, &save.expect) {
+    match (outcome, &save.expect) {
         (SaveOutcome::Saved { version }, _) => {
             save.version = version;
             return Next::Saved;
         }
         (SaveOutcome::Gone, Expected::Loaded { .. }) => return Next::Ended,
         (SaveOutcome::Changed(theirs), Expected::Loaded { bytes: base, .. }) => {
-            match merge(base, &save.bytes, &theirs.value) {
-                Ok(merged) => {
-                    save.bytes = merged;
-                    save.expect = Expected::Loaded {
-                        bytes: theirs.value,
-                        version: theirs.version,
-                    };
-                    Ok(())
+            save.bytes = match merge(base, &save.bytes, &theirs.value) {
+                Ok(merged) => merged,
+                Err(error) => {
+                    return Next::Fail(StoreError::with_source("session not saved", error))
                 }
-                Err(error) => Err(error),
-            }
-        }
-        // A new id that is taken (astronomically rare): draw another. Any
-        // other answer to a create means the same: the key was not free.
-        (_, Expected::Absent) => {
-            save.id = SessionId::generate();
-            save.key = config.store_key(&save.id);
-            Ok(())
+            };
+            save.expect = Expected::Loaded {
+                bytes: theirs.value,
+                version: theirs.version,
+            };
         }
         (SaveOutcome::Exists, Expected::Loaded { .. }) => {
             return Next::Fail(StoreError::new(
                 "session not saved: the store answered `Exists` to an update, which only a create can get",
             ))
         }
-    };
-    if let Err(error) = conflict {
-        return Next::Fail(StoreError::with_source("session not saved", error));
+        // A new id that is taken (astronomically rare): draw another. Any
+        // other answer to a create means the same: the key was not free.
+        (_, Expected::Absent) => {
+            save.id = SessionId::generate();
+            save.key = config.store_key(&save.id);
+        }
     }
     save.conflicts += 1;
     if save.conflicts > MAX_CONFLICTS {
@@ -358,7 +353,7 @@ impl Commit {
     }
 
     /// Whether the store answers every call at once.
-    pub(crate) fn immediate(&self) -> bool {
+    fn immediate(&self) -> bool {
         self.request.shared.store.immediate()
     }
 

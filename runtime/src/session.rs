@@ -186,7 +186,7 @@ impl<T: SessionData> Session<T> {
     /// ended the session meanwhile (a logout): then nothing was saved, this
     /// session is now empty and fresh, and its cookie will be expired.
     pub async fn save(&mut self) -> Result<(), Error> {
-        let plan = {
+        let (copy, plan) = {
             let mut slots = self.request.slots();
             let Some(slot) = slots.get_mut(self.slot) else {
                 return Ok(());
@@ -208,7 +208,6 @@ impl<T: SessionData> Session<T> {
             let plan = commit::plan(&mut copy)?;
             (copy, plan)
         };
-        let (copy, plan) = plan;
         let commit = Commit::single(Arc::clone(&self.request), copy, plan);
         let plan = commit.run().await.into_single()?;
         let mut slots = self.request.slots();

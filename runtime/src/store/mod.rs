@@ -122,6 +122,29 @@ impl<'a, T> StoreFuture<'a, T> {
         matches!(self.state, State::Ready(Some(_)))
     }
 
+    /// Applies `f` to the value once there is one: at once if the result is
+    /// already there (still nothing allocated), otherwise in a new boxed
+    /// future.
+    ///
+    /// ```
+    /// use sessionkit::store::StoreFuture;
+    ///
+    /// let length = StoreFuture::ready(Ok(vec![1, 2, 3])).map(|v| v.len());
+    /// assert!(length.is_ready());
+    /// ```
+    pub fn map<U>(self, f: impl FnOnce(T) -> U + Send + 'a) -> StoreFuture<'a, U>
+    where
+        T: Send + 'a,
+    {
+        match self.state {
+            State::Ready(Some(result)) => StoreFuture::ready(result.map(f)),
+            state => {
+                let future = StoreFuture { state };
+                StoreFuture::new(async move { future.await.map(f) })
+            }
+        }
+    }
+
     /// The result, if it is already there; otherwise the future back.
     pub fn into_ready(self) -> Result<Result<T, StoreError>, Self> {
         match self.state {
@@ -225,17 +248,12 @@ pub trait SessionStore: Send + Sync + 'static {
         key: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, Option<Stored>> {
-        let loaded = self.load(key, ttl);
-        let stored = |value: Option<Vec<u8>>| {
+        self.load(key, ttl).map(|value| {
             value.map(|value| Stored {
                 value,
                 version: None,
             })
-        };
-        match loaded.into_ready() {
-            Ok(result) => StoreFuture::ready(result.map(stored)),
-            Err(future) => StoreFuture::new(async move { future.await.map(stored) }),
-        }
+        })
     }
 
     /// Writes `value` under `key` with time to live `ttl` only if the key
@@ -254,11 +272,8 @@ pub trait SessionStore: Send + Sync + 'static {
         expect: Expect<'a>,
     ) -> StoreFuture<'a, SaveOutcome> {
         let _ = expect;
-        let saved = |()| SaveOutcome::Saved { version: None };
-        match self.save(key, value, ttl).into_ready() {
-            Ok(result) => StoreFuture::ready(result.map(saved)),
-            Err(future) => StoreFuture::new(async move { future.await.map(saved) }),
-        }
+        self.save(key, value, ttl)
+            .map(|()| SaveOutcome::Saved { version: None })
     }
 
     /// Whether [`save_if`](Self::save_if) really compares before it writes.
