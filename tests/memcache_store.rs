@@ -630,3 +630,17 @@ async fn example_style_router_works() {
         assert_eq!(browser.get("/incr").await.body, n.to_string());
     }
 }
+
+#[tokio::test]
+async fn a_commit_finishes_after_the_client_hangs_up() {
+    let server = Memcached::start();
+    let store = MemcacheStore::new([server.addr()])
+        .unwrap()
+        .with_timeout(Duration::from_secs(5));
+    support::conformance::a_commit_finishes_after_the_client_hangs_up(
+        store,
+        || server.pause(),
+        || server.resume(),
+    )
+    .await;
+}

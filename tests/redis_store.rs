@@ -16,7 +16,9 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sessionkit::redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use sessionkit::redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use sessionkit::redis::cluster::ClusterClient;
 use sessionkit::redis::{cmd, Client};
 use sessionkit::{RedisStore, SessionId};
@@ -614,4 +616,23 @@ async fn example_serves_from_redis_cluster() {
     })
     .await
     .expect("never a hang");
+}
+
+#[tokio::test]
+async fn a_commit_finishes_after_the_client_hangs_up() {
+    // Its own server: pausing the shared one would stall the other tests.
+    let redis = RedisServer::start();
+    // Patient enough to outlast the pause.
+    let config = ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
+    let client = Client::open(redis.url()).unwrap();
+    let manager = ConnectionManager::new_with_config(client, config)
+        .await
+        .unwrap();
+    let store = RedisStore::new(manager).with_timeout(Duration::from_secs(5));
+    support::conformance::a_commit_finishes_after_the_client_hangs_up(
+        store,
+        || redis.server.pause(),
+        || redis.server.resume(),
+    )
+    .await;
 }

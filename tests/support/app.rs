@@ -257,6 +257,17 @@ async fn early(State(gate): State<Gate>, mut v: Session<Visit>) -> String {
     }
 }
 
+/// Loads the session, waits at the gate twice (the test pauses the store's
+/// server between the two waits), then logs in: a new id, so the commit
+/// saves under the new id and then deletes the old key.
+async fn login_held(State(gate): State<Gate>, mut v: Session<Visit>) -> String {
+    gate.pass().await;
+    gate.pass().await;
+    v.cycle_id();
+    v.user = Some("ada".into());
+    v.id().to_string()
+}
+
 /// The test app plus routes whose handlers wait at the returned gate.
 pub fn gated<S: SessionStore>(store: S) -> (Router, Gate) {
     let gate = Gate(Arc::new(Barrier::new(2)));
@@ -267,6 +278,7 @@ pub fn gated<S: SessionStore>(store: S) -> (Router, Gate) {
         .route("/untyped/slow/{k}/{v}", get(untyped_slow))
         .route("/hold/{k}/{v}", get(hold))
         .route("/early", get(early))
+        .route("/login-held", get(login_held))
         .with_state(gate.clone());
     (router().merge(routes).layer(SessionLayer::new(store)), gate)
 }

@@ -695,3 +695,43 @@ pub async fn an_early_save_is_stored_before_the_handler_returns_and_not_again<
     assert_eq!(store.counts.get().1, saves + 1, "written once");
     assert_eq!(browser.get("/get").await.body, "2");
 }
+
+/// A commit that has started finishes when the client hangs up: `pause`
+/// freezes the store's server after the load, the handler logs in (a new
+/// id: a save under it, then the delete of the old key), the client gives
+/// up while the save waits, then `resume` lets the server answer. The old
+/// key must still be deleted: its delete had not been sent when the client
+/// left. Not part of `conformance_tests!`: it needs a server of its own to
+/// pause, and a store whose timeout outlasts the client's 300 ms.
+pub async fn a_commit_finishes_after_the_client_hangs_up<S: SessionStore + Clone>(
+    store: S,
+    pause: impl FnOnce(),
+    resume: impl FnOnce(),
+) {
+    let (mut browser, store, gate) = setup_gated(store).await;
+    let addr = browser.addr().to_string();
+    let old = browser.get("/incr").await.cookie_value("session");
+    let old_key = format!("session:{old}");
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let login = impatient
+        .get(format!("http://{addr}/login-held"))
+        .header(reqwest::header::COOKIE, format!("session={old}"))
+        .send();
+    let (hung_up, ()) = tokio::join!(login, async {
+        gate.pass().await; // loaded
+        pause();
+        gate.pass().await; // logs in; the save waits for the server
+    });
+    assert!(hung_up.is_err(), "the client gave up: {hung_up:?}");
+    resume();
+    for _ in 0..100 {
+        if stored(&store.inner, &old_key).await.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the old key was never deleted: the commit stopped when the client hung up");
+}

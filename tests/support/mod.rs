@@ -100,6 +100,11 @@ impl Browser {
         }
     }
 
+    /// The server's address, `host:port`.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// GET `path` with the jar's cookies, then updates the jar.
     pub async fn get(&mut self, path: &str) -> Reply {
         let cookie = self
