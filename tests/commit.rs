@@ -173,14 +173,8 @@ async fn a_commit_finishes_when_the_client_hangs_up() {
     let mut browser = Browser::new(addr);
     let id = browser.get("/incr").await.cookie_value("session");
     let key = format!("session:{id}");
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let hung_up = impatient
-        .get(format!("http://{addr}/clear"))
-        .header(reqwest::header::COOKIE, format!("session={id}"))
-        .send()
+    let hung_up = browser
+        .get_impatiently("/clear", "session", Duration::from_millis(100))
         .await;
     assert!(hung_up.is_err(), "the client gave up: {hung_up:?}");
     assert!(

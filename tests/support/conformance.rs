@@ -709,17 +709,9 @@ pub async fn a_commit_finishes_after_the_client_hangs_up<S: SessionStore + Clone
     resume: impl FnOnce(),
 ) {
     let (mut browser, store, gate) = setup_gated(store).await;
-    let addr = browser.addr().to_string();
     let old = browser.get("/incr").await.cookie_value("session");
     let old_key = format!("session:{old}");
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let login = impatient
-        .get(format!("http://{addr}/login-held"))
-        .header(reqwest::header::COOKIE, format!("session={old}"))
-        .send();
+    let login = browser.get_impatiently("/login-held", "session", Duration::from_millis(300));
     let (hung_up, ()) = tokio::join!(login, async {
         gate.pass().await; // loaded
         pause();

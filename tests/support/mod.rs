@@ -100,9 +100,23 @@ impl Browser {
         }
     }
 
-    /// The server's address, `host:port`.
-    pub fn addr(&self) -> &str {
-        self.base.trim_start_matches("http://")
+    /// GET `path` with only the jar's `name` cookie, from a client that
+    /// hangs up after `patience`; `Ok` if the answer came in time.
+    pub async fn get_impatiently(
+        &self,
+        path: &str,
+        name: &str,
+        patience: Duration,
+    ) -> reqwest::Result<reqwest::Response> {
+        let client = reqwest::Client::builder().timeout(patience).build()?;
+        client
+            .get(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::COOKIE,
+                format!("{name}={}", self.jar[name]),
+            )
+            .send()
+            .await
     }
 
     /// GET `path` with the jar's cookies, then updates the jar.
