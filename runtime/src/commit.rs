@@ -156,6 +156,8 @@ pub(crate) fn plan(slot: &mut Slot) -> Result<Plan, Error> {
         return Ok(plan);
     }
     let cycled = base.as_ref().is_some_and(|base| base.id != id);
+    // Sent on every visit, like sanic-session: the cookie's expiry slides
+    // with the store's (refreshed by the load).
     plan.cookie = CookieAction::Set(id);
     if !(changed || cycled) {
         return Ok(plan);

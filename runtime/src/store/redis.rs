@@ -353,6 +353,14 @@ impl RedisStore {
         self.max_value_size
     }
 
+    /// `GETEX key EX ttl`: the value, its expiry slid, in one round trip.
+    async fn getex(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, RedisStoreError> {
+        let mut cmd = ::redis::cmd("GETEX");
+        cmd.arg(key);
+        expiry_args(&mut cmd, ttl);
+        self.run("GETEX", cmd).await
+    }
+
     /// Refuses a value over the size limit, before anything is sent.
     fn check_size(&self, value: &[u8]) -> Result<(), RedisStoreError> {
         if value.len() > self.max_value_size {
@@ -400,12 +408,7 @@ impl fmt::Debug for RedisStore {
 
 impl SessionStore for RedisStore {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
-        StoreFuture::new(async move {
-            let mut cmd = ::redis::cmd("GETEX");
-            cmd.arg(key);
-            expiry_args(&mut cmd, ttl);
-            Ok(self.run("GETEX", cmd).await?)
-        })
+        StoreFuture::new(async move { Ok(self.getex(key, ttl).await?) })
     }
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
@@ -425,10 +428,7 @@ impl SessionStore for RedisStore {
         ttl: Duration,
     ) -> StoreFuture<'a, Option<Stored>> {
         StoreFuture::new(async move {
-            let mut cmd = ::redis::cmd("GETEX");
-            cmd.arg(key);
-            expiry_args(&mut cmd, ttl);
-            let value: Option<Vec<u8>> = self.run("GETEX", cmd).await?;
+            let value = self.getex(key, ttl).await?;
             Ok(value.map(|value| Stored {
                 value,
                 version: None,
