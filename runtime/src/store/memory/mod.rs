@@ -61,7 +61,7 @@
 //! operating system, and glibc's `malloc` keeps freed small blocks for
 //! reuse: a process that held 100,000 sessions would stay near its peak size
 //! after they expired. So the background sweeper shrinks a shard's table
-//! once it is under a quarter full, and at the end of a pass over all
+//! once it is an eighth full or less, and at the end of a pass over all
 //! shards, once what it removed since it last did so adds up to at least
 //! 1 MiB (keys, values and table space, estimated) and a table has shrunk
 //! (the store holds far fewer sessions than it did), it asks the allocator

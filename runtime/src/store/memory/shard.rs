@@ -13,6 +13,12 @@ const WRITE_SWEEP_BUDGET: usize = 2;
 const FULL_SWEEP_BUDGET: usize = 16;
 /// Entries sampled to pick the one closest to expiry (Redis uses 5 too).
 const EVICTION_SAMPLE: usize = 5;
+/// A table is shrunk once its live entries fill at most 1/this of it.
+/// Between two sweeps of its shard (4 s apart) a table also holds the
+/// entries that expired since the last one, so under steady churn it can be
+/// twice or more the size its live sessions need; an eighth leaves that
+/// room alone and still catches a table the store has mostly left.
+const SHRINK_BELOW: usize = 8;
 /// A table at most this big is never shrunk: not worth the rehash.
 const SHRINK_MIN_CAPACITY: usize = 64;
 /// What freeing an entry gives the allocator besides its key and value
@@ -26,7 +32,7 @@ const TABLE_BYTES_PER_SLOT: usize = 66;
 pub(super) struct Swept {
     /// About how many bytes it freed.
     pub(super) freed: usize,
-    /// The table was under a quarter full and was shrunk: the shard holds
+    /// The table was under an eighth full and was shrunk: the shard holds
     /// far fewer sessions than it once did.
     pub(super) shrank: bool,
 }
@@ -272,7 +278,7 @@ impl Shard {
     }
 
     /// Removes every expired entry, then gives memory back when the table
-    /// has become mostly empty (under a quarter full: shrink to twice the
+    /// has become mostly empty (an eighth full or less: shrink to twice the
     /// live count, so a shard hovering around one size does not thrash).
     /// Returns about how many bytes that freed: the removed keys and values
     /// with their allocation overhead, and the table slots a shrink gave up.
@@ -286,7 +292,7 @@ impl Shard {
             live
         });
         let capacity = self.map.capacity();
-        let shrank = capacity > SHRINK_MIN_CAPACITY && self.map.len() <= capacity / 4;
+        let shrank = capacity > SHRINK_MIN_CAPACITY && self.map.len() <= capacity / SHRINK_BELOW;
         if shrank {
             self.map.shrink_to(self.map.len() * 2);
             freed += capacity.saturating_sub(self.map.capacity()) * TABLE_BYTES_PER_SLOT;
