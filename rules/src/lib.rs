@@ -231,12 +231,13 @@ pub fn check_expiry(secs: u64) -> Result<(), String> {
     }
 }
 
-/// A prefix must make valid memcached keys: no whitespace or control
-/// characters, and prefix + a 32-character id within 250 bytes.
+/// A prefix must make a key every store accepts: visible ASCII characters
+/// only (no space, control or non-ASCII character: memcached's text
+/// protocol refuses them), and prefix + a 32-character id within 250 bytes.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
-    if let Some(c) = prefix.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    if let Some(c) = prefix.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(format!(
-            "`prefix` {prefix:?} contains {c:?}; store keys may not contain whitespace or control characters"
+            "`prefix` {prefix:?} contains {c:?}; store keys may contain only visible ASCII characters (no spaces, control or non-ASCII characters)"
         ));
     }
     let max = MAX_KEY_LEN - ID_LEN;
@@ -408,9 +409,19 @@ mod tests {
         assert!(check_prefix("cart:").is_ok());
         assert!(check_prefix(&"p".repeat(MAX_KEY_LEN - ID_LEN)).is_ok());
         assert!(check_prefix(&"p".repeat(MAX_KEY_LEN - ID_LEN + 1)).is_err());
-        for bad in ["a b", "a\nb", "a\u{7f}", "\u{a0}"] {
+        for bad in [
+            "a b",
+            "a\nb",
+            "a\u{7f}",
+            "\u{a0}",
+            "café:",
+            "ключ:",
+            "a\u{2028}",
+        ] {
             assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
         }
+        let every_visible_ascii: String = ('!'..='~').collect();
+        assert!(check_prefix(&every_visible_ascii).is_ok());
     }
 
     #[test]

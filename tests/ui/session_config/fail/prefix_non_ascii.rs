@@ -1,0 +1,7 @@
+use sessionkit::session_config;
+
+session_config! {
+    CART { prefix: "panier-é:" }
+}
+
+fn main() {}
