@@ -844,7 +844,9 @@ async fn with_config_overrides_domain_and_secure_on_set_and_delete_cookies() {
         .unwrap()
         .with_secure(true)
         .unwrap();
-    let layer = SessionLayer::new(MemoryStore::new()).with_config(config);
+    let layer = SessionLayer::new(MemoryStore::new())
+        .with_config(config)
+        .unwrap();
     let mut browser = Browser::new(serve(app::router().layer(layer)).await);
 
     let reply = browser.get("/incr").await;

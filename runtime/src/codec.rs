@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::checked::Checked;
 use crate::scratch;
 
 /// Top-level keys of a stored object that `T` does not declare.
@@ -74,8 +75,10 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     let extras = if ignored.is_empty() {
         None
     } else {
+        // Sorted, so that keeping them costs n log n, not a scan per key.
+        ignored.sort_unstable();
         let mut all: Extras = serde_json::from_slice(bytes).map_err(DecodeError::Json)?;
-        all.retain(|key, _| ignored.contains(key));
+        all.retain(|key, _| ignored.binary_search(key).is_ok());
         Some(all)
     };
     Ok(Decoded {
@@ -107,9 +110,10 @@ fn write<T: Serialize>(
     data: &T,
     extras: Option<&Extras>,
 ) -> serde_json::Result<()> {
+    // Checked: what is written must decode again.
     match extras {
-        None => serde_json::to_writer(out, data),
-        Some(extras) => serde_json::to_writer(out, &WithExtras { data, extras }),
+        None => serde_json::to_writer(out, &Checked::new(data)),
+        Some(extras) => serde_json::to_writer(out, &Checked::new(&WithExtras { data, extras })),
     }
 }
 

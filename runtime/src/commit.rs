@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Response;
-use http::header::SET_COOKIE;
+use http::header::{Entry, CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue};
 
 use crate::layer::error_response;
 use crate::merge::merge;
@@ -117,8 +118,9 @@ impl Plan {
 }
 
 /// Decides what one session, as its handler left it, asks for; takes what
-/// it needs out of `slot`, leaving its config.
-pub(crate) fn plan(slot: &mut Slot) -> Result<Plan, Error> {
+/// it needs out of `slot`, leaving its config. A session that encodes to
+/// more than `max_size` bytes is an error: nothing of it is written.
+pub(crate) fn plan(slot: &mut Slot, max_size: usize) -> Result<Plan, Error> {
     let mut plan = Plan::empty();
     let config = &slot.config;
     let returned = match std::mem::replace(&mut slot.state, SlotState::CheckedOut) {
@@ -190,6 +192,13 @@ pub(crate) fn plan(slot: &mut Slot) -> Result<Plan, Error> {
             (key, bytes, Expected::Absent)
         }
     };
+    if bytes.len() > max_size {
+        return Err(Error::TooLarge {
+            session_name: config.session_name().to_owned(),
+            size: bytes.len(),
+            limit: max_size,
+        });
+    }
     plan.save = Some(Save {
         id,
         key,
@@ -213,8 +222,14 @@ pub(crate) enum Next {
     Fail(StoreError),
 }
 
-/// Updates `save` with the store's answer and says what comes next.
-pub(crate) fn after_save(config: &SessionConfig, save: &mut Save, outcome: SaveOutcome) -> Next {
+/// Updates `save` with the store's answer and says what comes next. A
+/// merge that grows the session past `max_size` fails: nothing is written.
+pub(crate) fn after_save(
+    config: &SessionConfig,
+    max_size: usize,
+    save: &mut Save,
+    outcome: SaveOutcome,
+) -> Next {
     match (outcome, &save.expect) {
         (SaveOutcome::Saved { version }, _) => {
             save.version = version;
@@ -223,9 +238,20 @@ pub(crate) fn after_save(config: &SessionConfig, save: &mut Save, outcome: SaveO
         (SaveOutcome::Gone, Expected::Loaded { .. }) => return Next::Ended,
         (SaveOutcome::Changed(theirs), Expected::Loaded { bytes: base, .. }) => {
             save.bytes = match merge(base, &save.bytes, &theirs.value) {
+                Ok(merged) if merged.len() > max_size => {
+                    return Next::Fail(
+                        StoreError::new(format!(
+                            "session not saved: merged with a concurrent write, it encodes to {} bytes, over the limit of {max_size}",
+                            merged.len()
+                        ))
+                        .permanent(),
+                    )
+                }
                 Ok(merged) => merged,
                 Err(error) => {
-                    return Next::Fail(StoreError::with_source("session not saved", error))
+                    return Next::Fail(
+                        StoreError::with_source("session not saved", error).permanent(),
+                    )
                 }
             };
             save.expect = Expected::Loaded {
@@ -234,9 +260,12 @@ pub(crate) fn after_save(config: &SessionConfig, save: &mut Save, outcome: SaveO
             };
         }
         (SaveOutcome::Exists, Expected::Loaded { .. }) => {
-            return Next::Fail(StoreError::new(
-                "session not saved: the store answered `Exists` to an update, which only a create can get",
-            ))
+            return Next::Fail(
+                StoreError::new(
+                    "session not saved: the store answered `Exists` to an update, which only a create can get",
+                )
+                .permanent(),
+            )
         }
         // A new id that is taken (astronomically rare): draw another. Any
         // other answer to a create means the same: the key was not free.
@@ -323,10 +352,12 @@ impl Commit {
     pub(crate) fn new(request: Arc<RequestState>, mut slots: Vec<Slot>) -> Commit {
         let mut plans = Plans::default();
         let mut error = None;
+        let max_size = request.shared.max_size;
         for slot in &mut slots {
-            // A slot that cannot be planned (its data did not encode) gets
-            // an empty plan, so that plans and slots stay in step.
-            plans.push(plan(slot).unwrap_or_else(|e| {
+            // A slot that cannot be planned (its data did not encode, or is
+            // too large) gets an empty plan, so that plans and slots stay in
+            // step.
+            plans.push(plan(slot, max_size).unwrap_or_else(|e| {
                 error.get_or_insert(e);
                 Plan::empty()
             }));
@@ -426,7 +457,7 @@ impl Commit {
             Outcome::Deleted => plan.state = Progress::Done,
             Outcome::Saved(outcome) => {
                 let save = plan.save.as_mut().expect("a save to apply");
-                match after_save(config, save, outcome) {
+                match after_save(config, self.request.shared.max_size, save, outcome) {
                     Next::Saved => {
                         plan.cookie = CookieAction::Set(save.id);
                         plan.state = Progress::Deleting;
@@ -538,12 +569,16 @@ impl Commit {
     }
 
     /// The response with every session's cookie; on a failure, the error
-    /// policy's response with the cookies of the sessions that hold.
+    /// policy's response with the cookies of the sessions that hold. It
+    /// varies with `Cookie`, and one that sets or expires a cookie is
+    /// private (see [`mark_private`]).
     pub(crate) fn respond(self, mut response: Response) -> Response {
         if let Some(error) = &self.error {
             response = error_response(&self.request.shared, error);
         }
         let failed = self.error.is_some();
+        let mut cookies = false;
+        let headers = response.headers_mut();
         for (plan, slot) in self.plans.iter().zip(&self.slots) {
             if failed && !plan.cookie_holds() {
                 continue;
@@ -553,7 +588,12 @@ impl Commit {
                 CookieAction::Set(id) => cookie::set_cookie(&slot.config, &id),
                 CookieAction::Expire => cookie::delete_cookie(&slot.config),
             };
-            response.headers_mut().append(SET_COOKIE, value);
+            headers.append(SET_COOKIE, value);
+            cookies = true;
+        }
+        vary_cookie(headers);
+        if cookies {
+            mark_private(headers);
         }
         response
     }
@@ -579,6 +619,67 @@ pub(crate) fn backoff(conflicts: u32, random: u64) -> Duration {
     Duration::from_micros(random % bound_micros)
 }
 
+/// Adds `Cookie` to `Vary`, unless it is there already (or `*`): the
+/// response of a request that used its session depends on its cookie, so a
+/// cache must not answer another visitor with it.
+pub(crate) fn vary_cookie(headers: &mut HeaderMap) {
+    match headers.entry(VARY) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(HeaderValue::from_static("Cookie"));
+        }
+        Entry::Occupied(mut occupied) => {
+            let listed = occupied.iter().any(|value| {
+                directives(value).any(|name| name == "*" || name.eq_ignore_ascii_case("cookie"))
+            });
+            if !listed {
+                occupied.append(HeaderValue::from_static("Cookie"));
+            }
+        }
+    }
+}
+
+/// Makes sure no shared cache stores a response that sets or expires a
+/// session cookie: a cached `Set-Cookie` would hand one visitor's session to
+/// the next. `Cache-Control: private` is added when the response says
+/// neither `private` nor `no-store`, and replaces a `public` it says.
+pub(crate) fn mark_private(headers: &mut HeaderMap) {
+    match headers.entry(CACHE_CONTROL) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(HeaderValue::from_static("private"));
+        }
+        Entry::Occupied(mut occupied) => {
+            let mut kept = String::from("private");
+            for value in occupied.iter() {
+                for directive in value.to_str().unwrap_or("").split(',') {
+                    let directive = directive.trim();
+                    let name = directive.split('=').next().unwrap_or("").trim();
+                    if name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+                    {
+                        return;
+                    }
+                    if !directive.is_empty() && !name.eq_ignore_ascii_case("public") {
+                        kept.push_str(", ");
+                        kept.push_str(directive);
+                    }
+                }
+            }
+            // Built from the old value's visible ASCII: always valid.
+            if let Ok(value) = HeaderValue::from_str(&kept) {
+                occupied.insert(value);
+            }
+        }
+    }
+}
+
+/// The names of the comma-separated items of a header value.
+fn directives(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value
+        .to_str()
+        .unwrap_or("")
+        .split(',')
+        .map(|item| item.split('=').next().unwrap_or("").trim())
+}
+
 enum Started<'a> {
     Save(StoreFuture<'a, SaveOutcome>),
     Delete(StoreFuture<'a, ()>),
@@ -598,6 +699,7 @@ mod tests {
     use crate::store::Stored;
 
     const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+    const MAX: usize = 1 << 20;
 
     fn id(n: u8) -> SessionId {
         SessionId::parse(&format!("{n:032x}")).unwrap()
@@ -732,7 +834,7 @@ mod tests {
             ),
         ];
         for (what, mut slot, want) in cases {
-            let plan = plan(&mut slot).unwrap();
+            let plan = plan(&mut slot, MAX).unwrap();
             assert_eq!(summary(&plan), want, "{what}");
         }
     }
@@ -742,7 +844,7 @@ mod tests {
         let mut r = returned(1, Some("{}"), true, true);
         r.destroyed = true;
         assert_eq!(
-            plan(&mut slot(None, r)).unwrap().cookie,
+            plan(&mut slot(None, r), MAX).unwrap().cookie,
             CookieAction::Expire
         );
     }
@@ -751,7 +853,7 @@ mod tests {
     fn a_session_still_held_asks_for_nothing() {
         let mut s = slot(None, returned(1, None, true, false));
         s.state = SlotState::CheckedOut;
-        let plan = plan(&mut s).unwrap();
+        let plan = plan(&mut s, MAX).unwrap();
         assert_eq!(
             summary(&plan),
             (None, None, "-".into(), None, "None".into())
@@ -790,9 +892,45 @@ mod tests {
     }
 
     #[test]
+    fn a_session_over_the_limit_plans_nothing() {
+        let data = r#"{"n":12345}"#;
+        for base in [None, Some(base(1, r#"{"n":1}"#))] {
+            let fits = plan(
+                &mut slot(base.clone(), returned(1, Some(data), true, false)),
+                11,
+            );
+            assert!(fits.unwrap().save.is_some());
+            let over = plan(&mut slot(base, returned(1, Some(data), true, false)), 10);
+            assert!(matches!(
+                over,
+                Err(Error::TooLarge {
+                    size: 11,
+                    limit: 10,
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_merge_that_grows_past_the_limit_fails_permanently() {
+        let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
+        let theirs = stored(r#"{"a":0,"b":"their long value"}"#, 2);
+        match after_save(&CONFIG, 20, &mut s, SaveOutcome::Changed(theirs)) {
+            Next::Fail(e) => assert_eq!(e.class(), crate::ErrorClass::Permanent),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn saved_keeps_the_new_version() {
         let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
-        let next = after_save(&CONFIG, &mut s, SaveOutcome::Saved { version: Some(2) });
+        let next = after_save(
+            &CONFIG,
+            MAX,
+            &mut s,
+            SaveOutcome::Saved { version: Some(2) },
+        );
         assert_eq!((next, s.version), (Next::Saved, Some(2)));
     }
 
@@ -800,7 +938,7 @@ mod tests {
     fn a_concurrent_change_is_merged_and_tried_again_against_it() {
         let mut s = save(loaded(r#"{"a":0,"b":0}"#, 1), r#"{"a":1,"b":0}"#);
         let theirs = stored(r#"{"a":0,"b":2}"#, 5);
-        let next = after_save(&CONFIG, &mut s, SaveOutcome::Changed(theirs));
+        let next = after_save(&CONFIG, MAX, &mut s, SaveOutcome::Changed(theirs));
         assert_eq!(next, Next::Retry);
         assert_eq!(s.bytes, br#"{"a":1,"b":2}"#);
         assert_eq!(s.expect, loaded(r#"{"a":0,"b":2}"#, 5));
@@ -810,14 +948,17 @@ mod tests {
     #[test]
     fn a_session_gone_meanwhile_is_not_recreated() {
         let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
-        assert_eq!(after_save(&CONFIG, &mut s, SaveOutcome::Gone), Next::Ended);
+        assert_eq!(
+            after_save(&CONFIG, MAX, &mut s, SaveOutcome::Gone),
+            Next::Ended
+        );
     }
 
     #[test]
     fn a_taken_new_id_is_replaced_by_another() {
         let mut s = save(Expected::Absent, r#"{"a":1}"#);
         assert_eq!(
-            after_save(&CONFIG, &mut s, SaveOutcome::Exists),
+            after_save(&CONFIG, MAX, &mut s, SaveOutcome::Exists),
             Next::Retry
         );
         assert_ne!(s.id, id(1));
@@ -828,7 +969,7 @@ mod tests {
     #[test]
     fn theirs_not_an_object_fails_without_a_write() {
         let mut s = save(loaded(r#"{"a":0}"#, 1), r#"{"a":1}"#);
-        let next = after_save(&CONFIG, &mut s, SaveOutcome::Changed(stored("[1]", 2)));
+        let next = after_save(&CONFIG, MAX, &mut s, SaveOutcome::Changed(stored("[1]", 2)));
         let Next::Fail(error) = next else {
             panic!("{next:?}")
         };
@@ -853,13 +994,13 @@ mod tests {
         for n in 1..=MAX_CONFLICTS {
             let theirs = stored(&format!(r#"{{"a":0,"b":{n}}}"#), u64::from(n));
             assert_eq!(
-                after_save(&CONFIG, &mut s, SaveOutcome::Changed(theirs)),
+                after_save(&CONFIG, MAX, &mut s, SaveOutcome::Changed(theirs)),
                 Next::Retry
             );
         }
         let theirs = stored(r#"{"a":0,"b":0}"#, 99);
         assert!(matches!(
-            after_save(&CONFIG, &mut s, SaveOutcome::Changed(theirs)),
+            after_save(&CONFIG, MAX, &mut s, SaveOutcome::Changed(theirs)),
             Next::Fail(_)
         ));
     }

@@ -74,6 +74,21 @@ pub struct SessionConfig {
     session_name: Text,
 }
 
+/// Whether `text` is non-empty visible ASCII without `;` or `,`, so it can
+/// neither end a cookie attribute nor start another.
+const fn attribute_safe(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !b.is_ascii_graphic() || b == b';' || b == b',' {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// A setting that breaks one of the configuration rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -138,6 +153,16 @@ impl SessionConfig {
         sessioncookie: bool,
         session_name: &'static str,
     ) -> SessionConfig {
+        // The macro has checked every rule. Called by hand, this still
+        // refuses what would break the `Set-Cookie` header or a store key:
+        // in a `const` (how the macro calls it) that is a compile error.
+        let domain_safe = match domain {
+            Some(d) => attribute_safe(d),
+            None => true,
+        };
+        if !(attribute_safe(cookie_name) && domain_safe && attribute_safe(prefix)) {
+            panic!("a session config's cookie_name, domain and prefix must be visible ASCII without `;` or `,`: build it with `session_config!`");
+        }
         SessionConfig {
             cookie_name: Text::Static(cookie_name),
             domain: match domain {

@@ -51,8 +51,25 @@
 //!   expired; an empty fresh session is never stored.
 //! * Expiry slides: a load refreshes the store's TTL and the cookie is sent
 //!   again, without a store write.
-//! * A store error gives `503 Service Unavailable` (configurable with
-//!   [`SessionLayer::with_error_handler`]) and is logged with the session name.
+//! * A store error that can pass (the store is down, slow or busy) gives
+//!   `503 Service Unavailable` with `Retry-After`; one that cannot (a
+//!   refused command) gives `500 Internal Server Error`, as do data that
+//!   cannot be stored and read back (a float that is not finite, nesting
+//!   deeper than the decoder reads) and a session over the size limit
+//!   ([`SessionLayer::with_max_size`], 64 KiB by default, checked before any
+//!   I/O). Whichever it is, nothing stored before is touched, the error is
+//!   logged with the session name (never the id), and the response is
+//!   configurable with [`SessionLayer::with_error_handler`].
+//! * A handler's `5xx` response saves nothing: no session change, delete,
+//!   id cycle or cookie of that request is kept (an error half way through
+//!   a handler must not persist half its changes). An early
+//!   [`Session::save`] already done stays done.
+//!   [`SessionLayer::save_on_server_error`] turns saving on `5xx` back on.
+//! * Every response of a request that extracted a session carries
+//!   `Vary: Cookie`, and one that sets or expires a session cookie is marked
+//!   `Cache-Control: private` unless it already says `private` or
+//!   `no-store` (a `public` is replaced): a shared cache must never hand
+//!   one visitor's `Set-Cookie` to the next.
 //! * Keys of the stored object that `T` does not declare are kept on save.
 //! * Concurrent requests of one session lose no update: a save writes only
 //!   over what was loaded (compare-and-set); when another request wrote
@@ -71,6 +88,7 @@
 
 #[cfg(feature = "axum")]
 mod codec;
+mod checked;
 #[cfg(feature = "axum")]
 mod commit;
 pub mod config;
@@ -85,6 +103,9 @@ mod merge;
 mod queue;
 pub mod store;
 mod untyped;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 #[cfg(feature = "axum")]
 mod extract;
@@ -99,7 +120,7 @@ mod session;
 
 pub use config::{ConfigError, SameSite, SessionConfig};
 pub use data::SessionData;
-pub use error::{BoxError, Error, Result, StoreError};
+pub use error::{BoxError, Error, ErrorClass, Result, StoreError};
 pub use id::SessionId;
 pub use sessionkit_macros::{session_config, Session};
 pub use store::{Expect, SaveOutcome, SessionStore, Stored};
@@ -108,7 +129,7 @@ pub use untyped::{ConfigSource, DefaultConfig, Untyped};
 #[cfg(feature = "axum")]
 pub use extract::{SessionFailure, SessionRejection};
 #[cfg(feature = "axum")]
-pub use layer::{default_error_response, SessionLayer};
+pub use layer::{default_error_response, SessionLayer, RETRY_AFTER_SECS};
 #[cfg(feature = "axum")]
 pub use service::{ResponseFuture, SessionService};
 #[cfg(feature = "axum")]

@@ -10,7 +10,7 @@ use http::Request;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::commit::Commit;
+use crate::commit::{self, Commit};
 use crate::layer::Shared;
 use crate::session::{RequestHandle, RequestState};
 
@@ -113,6 +113,13 @@ where
                     let request = request.take().expect("polled after completion");
                     let slots = std::mem::take(&mut *request.slots());
                     if slots.is_empty() {
+                        return Poll::Ready(Ok(response));
+                    }
+                    if response.status().is_server_error() && !request.shared.save_on_server_error {
+                        // The handler failed: none of its session changes
+                        // are kept, and the cookies stay as they were.
+                        let mut response = response;
+                        commit::vary_cookie(response.headers_mut());
                         return Poll::Ready(Ok(response));
                     }
                     let mut commit = Commit::new(request, slots);

@@ -205,7 +205,7 @@ impl<T: SessionData> Session<T> {
                 ended: slot.ended,
                 state: SlotState::Returned(Ok(returned)),
             };
-            let plan = commit::plan(&mut copy)?;
+            let plan = commit::plan(&mut copy, self.request.shared.max_size)?;
             (copy, plan)
         };
         let commit = Commit::single(Arc::clone(&self.request), copy, plan);

@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::checked::Checked;
+
 use crate::{SessionConfig, SessionData};
 
 /// Names the config of an untyped session.
@@ -71,14 +73,28 @@ impl<C> Untyped<C> {
         self.map.get(key)
     }
 
-    /// Stores `value` under `key`, returning what was there. Fails only if
-    /// `value` cannot be represented as JSON (a map with non-string keys, say).
+    /// Stores `value` under `key`, returning what was there. Fails, and
+    /// changes nothing, if `value` could not be read back as it is: a map
+    /// with non-string keys, a float that is not finite (JSON has no `NaN`),
+    /// or nesting deeper than the decoder reads. (A value nested deeply
+    /// through [`as_map_mut`](Self::as_map_mut) is refused when the session
+    /// is saved instead: an encode error, and nothing stored.)
+    ///
+    /// ```
+    /// # use sessionkit::Untyped;
+    /// let mut data: Untyped = Untyped::default();
+    /// assert!(data.insert("ratio", f64::NAN).is_err());
+    /// assert!(data.get_value("ratio").is_none());
+    /// assert!(data.insert("ratio", 0.5).is_ok());
+    /// ```
     pub fn insert<V: Serialize>(
         &mut self,
         key: impl Into<String>,
         value: V,
     ) -> serde_json::Result<Option<Value>> {
-        Ok(self.map.insert(key.into(), serde_json::to_value(value)?))
+        // The key's level counts too: the value sits inside the session object.
+        let value = Checked::nested(&value, 1).serialize(serde_json::value::Serializer)?;
+        Ok(self.map.insert(key.into(), value))
     }
 
     /// Removes `key`, returning its value.

@@ -35,9 +35,20 @@ pub struct Reply {
     pub status: u16,
     pub body: String,
     pub set_cookies: Vec<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {
+    /// Every value of header `name`, joined with `, `.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The `Set-Cookie` for cookie `name`; panics unless exactly one.
     pub fn set_cookie(&self, name: &str) -> &str {
         let found: Vec<&String> = self
@@ -159,11 +170,13 @@ impl Browser {
             .iter()
             .map(|v| v.to_str().unwrap().to_string())
             .collect();
+        let headers = response.headers().clone();
         let body = response.text().await.unwrap();
         Reply {
             status,
             body,
             set_cookies,
+            headers,
         }
     }
 }

@@ -75,6 +75,50 @@ pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+/// A store key as it may appear in a log line or an error message: the
+/// prefix and the first four characters of the session id, never the whole
+/// id (it is the visitor's bearer token).
+///
+/// ```
+/// use sessionkit::store::redact_key;
+///
+/// let key = "session:0123456789abcdef0123456789abcdef";
+/// assert_eq!(redact_key(key).to_string(), "session:0123…");
+/// assert_eq!(redact_key("short").to_string(), "…");
+/// ```
+pub fn redact_key(key: &str) -> RedactedKey<'_> {
+    RedactedKey(key)
+}
+
+/// A store key shown without most of its session id; see [`redact_key`].
+#[derive(Clone, Copy)]
+pub struct RedactedKey<'a>(&'a str);
+
+/// Characters of the id a redacted key keeps.
+const SHOWN_ID_CHARS: usize = 4;
+
+impl fmt::Display for RedactedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self.0;
+        // The id is the last 32 characters of a key; a key too short to hold
+        // one (not ours, or cut) shows nothing at all.
+        let shown = key
+            .len()
+            .checked_sub(crate::id::ID_LEN - SHOWN_ID_CHARS)
+            .filter(|_| key.len() >= crate::id::ID_LEN);
+        match shown.and_then(|end| key.get(..end)) {
+            Some(head) => write!(f, "{head}…"),
+            None => f.write_str("…"),
+        }
+    }
+}
+
+impl fmt::Debug for RedactedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
 /// What a store method returns: a result the store already has, or a boxed
 /// future that produces it.
 ///
@@ -282,6 +326,15 @@ pub trait SessionStore: Send + Sync + 'static {
         false
     }
 
+    /// The largest value, in bytes, this store can keep under one key, if it
+    /// has a limit of its own (memcached's item size, a configured maximum).
+    /// The layer refuses a larger session before any I/O, as it does one
+    /// over its own [`with_max_size`](crate::SessionLayer::with_max_size).
+    /// Default `None`: no limit of the store's own.
+    fn max_value_size(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether every future this store returns is [ready](StoreFuture::ready)
     /// when returned: the store does its work in the call (in memory) and
     /// never waits. The layer then saves without boxing a future. Default
@@ -324,5 +377,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn immediate(&self) -> bool {
         (**self).immediate()
+    }
+    fn max_value_size(&self) -> Option<usize> {
+        (**self).max_value_size()
     }
 }
