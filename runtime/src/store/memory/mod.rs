@@ -28,32 +28,58 @@
 //! Time is measured with tokio's monotonic [`Instant`]
 //! (so tests can pause it), with millisecond resolution.
 //!
-//! # Capacity
+//! # Capacity and eviction
 //!
 //! The store holds at most [`capacity`](MemoryStore::capacity) sessions
 //! ([`MemoryStore::DEFAULT_CAPACITY`] unless set with
-//! [`with_capacity`](MemoryStore::with_capacity)), counting expired ones not
-//! yet reclaimed. A flood of new visitors never makes a request fail: it
-//! evicts the least recently used sessions. See
-//! [`with_capacity`](MemoryStore::with_capacity) for the exact rule.
+//! [`with_capacity`](MemoryStore::with_capacity)) and at most
+//! [`max_bytes`](MemoryStore::max_bytes) bytes of them
+//! ([`MemoryStore::DEFAULT_MAX_BYTES`] unless set with
+//! [`with_max_bytes`](MemoryStore::with_max_bytes)), counting expired ones
+//! not yet reclaimed. A session counts as its key and value bytes plus
+//! [`MemoryStore::ENTRY_OVERHEAD`]. A flood of new visitors never makes a
+//! request fail, and spares the sessions in use: sessions that were read
+//! again after they were created are evicted only once no session that
+//! never was is left in their shard, as long as they fit in 80 % of its
+//! capacity (the exact rule is below). A single value larger than the byte
+//! budget allows is refused (see
+//! [`with_max_bytes`](MemoryStore::with_max_bytes)).
+//!
+//! Eviction is a segmented LRU, per shard. A new session enters the
+//! *probation* segment. When it is read (or a live one is overwritten) it
+//! moves to the *protected* segment, as its most recently used; protected
+//! holds at most 80 % of the shard's capacity, and past that its least
+//! recently used session goes back to probation, as its newest. To make
+//! room the shard removes expired sessions it finds at its sweep cursor,
+//! then evicts the oldest session of probation, and only once probation is
+//! empty the least recently used one of protected. So sessions that were
+//! created and never used again (bots, visitors who never return, a flood
+//! of cookie-less requests) go before any session in use. The order is a
+//! doubly linked list threaded through the shard's entries, so a load, a
+//! save and a delete each stay O(1) (amortised, as hash-table operations
+//! are).
 //!
 //! # Memory per session
 //!
 //! Each session costs its key and value bytes plus, computed from the
 //! layout on a 64-bit target:
 //!
-//! * 56 bytes in its shard's entry vector (hash, `Box<str>` key,
-//!   `Box<[u8]>` value, `u64` expiry, `u64` revision for compare-and-set)
+//! * 64 bytes in its shard's entry vector (hash, `Box<str>` key,
+//!   `Box<[u8]>` value, `u64` expiry, `u64` revision for compare-and-set
+//!   whose top bit holds the segment, two `u32` links of the eviction list)
 //!   and 9 bytes per slot of the shard's hash index (a `usize` and a
 //!   control byte), whose load factor is at most 7/8; the entry vector's
-//!   capacity follows the index's. That is about 66 bytes per session when
-//!   a table is full, up to about 133 right after it doubled;
+//!   capacity follows the index's. That is about 74 bytes per session when
+//!   a table is full, up to about 149 right after it doubled;
 //! * the allocator's overhead on two allocations, the key's and the
 //!   value's: with glibc, 8 to 23 bytes each.
 //!
-//! So some 90 to 160 bytes per session on top of its key and value
-//! (capacity a table has not used yet is not resident). The repository's
-//! BENCHMARKS.md has the resident memory measured per session.
+//! So some 90 to 195 bytes per session on top of its key and value
+//! (capacity a table has not used yet is not resident).
+//! [`MemoryStore::ENTRY_OVERHEAD`], what a session counts against the byte
+//! budget besides its key and value, is the full-table figure plus 32 bytes
+//! of allocator overhead. The repository's BENCHMARKS.md has the resident
+//! memory measured per session.
 //!
 //! # Giving memory back
 //!
@@ -74,12 +100,12 @@
 //! thread, since glibc locks each of its arenas in turn while it walks it
 //! (well under a millisecond after 100,000 sessions expired; some 12 ms, for
 //! nothing, when 100,000 of 1,000,000 expire at scattered places). Measured
-//! with 100,000 sessions, resident memory goes from 5.2 MB to 19 MB and back
-//! to 5.4 MB (15 MB without it). `malloc_trim` leaves alone the free space at
-//! the end of a thread's arena, so some can stay: a few hundred KB to a few
-//! MB, depending on where that arena's last live block lies. On other
-//! targets (musl, macOS, Windows) nothing is called, and memory goes back as
-//! that allocator decides.
+//! with 100,000 sessions, resident memory goes from 5.4 MB to 20 MB and back
+//! to 5.6 MB (without it, most of what the sessions took stays).
+//! `malloc_trim` leaves alone the free space at the end of a thread's arena,
+//! so some can stay: a few hundred KB to a few MB, depending on where that
+//! arena's last live block lies. On other targets (musl, macOS, Windows)
+//! nothing is called, and memory goes back as that allocator decides.
 
 mod shard;
 mod sweeper;
@@ -95,19 +121,24 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use self::shard::{Conditional, Shard};
-use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
+use super::{redact_key, Expect, SaveOutcome, SessionStore, StoreError, StoreFuture, Stored};
 
 /// At most this many shards: a lock is held for one hash lookup and a copy,
 /// so 32 makes contention negligible at the core counts this runs on.
 const MAX_SHARDS: usize = 32;
-/// Fewer shards for small stores: eviction samples within one shard, and
-/// its choice is only as good as the shard is big.
+/// Fewer shards for small stores: each shard evicts on its own, and its
+/// choice is only as good as the shard is big.
 const MIN_SESSIONS_PER_SHARD: usize = 256;
+/// Fewer shards for small byte budgets: the largest value a store takes is
+/// what one shard's share of the budget allows.
+const MIN_BYTES_PER_SHARD: usize = 1 << 20;
+/// The longest store key the layer makes (`prefix + id`).
+const MAX_KEY_LEN: usize = sessionkit_rules::MAX_KEY_LEN;
 
 /// An in-memory, concurrent, bounded session store with real expiry.
 ///
 /// Cloning is cheap and every clone shares the same sessions. See the
-/// [module docs](self) for how expiry, capacity and memory work.
+/// [module docs](self) for how expiry, capacity, eviction and memory work.
 ///
 /// ```
 /// use std::time::Duration;
@@ -116,7 +147,9 @@ const MIN_SESSIONS_PER_SHARD: usize = 256;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), sessionkit::StoreError> {
-/// let store = MemoryStore::new().with_capacity(100_000);
+/// let store = MemoryStore::new()
+///     .with_capacity(100_000)
+///     .with_max_bytes(64 << 20);
 /// let ttl = Duration::from_secs(3600);
 /// store.save("session:9ca69ea696434e99beff2880eb95116a", br#"{"n":1}"#, ttl).await?;
 /// let value = store.load("session:9ca69ea696434e99beff2880eb95116a", ttl).await?;
@@ -133,7 +166,12 @@ pub struct MemoryStore {
 struct Inner {
     /// Expiries are milliseconds since this instant.
     epoch: Instant,
+    /// The sum of the shards' capacities.
     capacity: usize,
+    /// The sum of the shards' byte budgets.
+    max_bytes: usize,
+    /// The largest value every shard accepts under any key the layer makes.
+    max_value_size: usize,
     /// Picks the shard; separate from the shards' own hashers so that the
     /// keys of one shard do not share hash bits their table relies on.
     shard_hasher: foldhash::fast::RandomState,
@@ -149,7 +187,7 @@ struct Inner {
 
 impl MemoryStore {
     /// The capacity of a store made by [`new`](Self::new): one million
-    /// sessions, about 150 MB with small values (see the
+    /// sessions, about 160 MB with small values (see the
     /// [module docs](self#memory-per-session)).
     ///
     /// ```
@@ -158,8 +196,43 @@ impl MemoryStore {
     /// ```
     pub const DEFAULT_CAPACITY: usize = 1_000_000;
 
+    /// The byte budget of a store made by [`new`](Self::new): 256 MiB.
+    /// With small values (under about 120 bytes with a 40-byte key) the
+    /// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) of one million sessions
+    /// is reached first; with larger ones, this budget. Split among 32
+    /// shards, it takes single values of up to about 8 MiB.
+    ///
+    /// ```
+    /// use sessionkit::store::memory::MemoryStore;
+    /// assert_eq!(MemoryStore::new().max_bytes(), MemoryStore::DEFAULT_MAX_BYTES);
+    /// assert_eq!(MemoryStore::DEFAULT_MAX_BYTES, 256 * 1024 * 1024);
+    /// ```
+    pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+
+    /// What one session counts against the byte budget besides its key and
+    /// value bytes: 106 bytes, its share of its shard's table when the
+    /// table is full (74 bytes on a 64-bit target) and the allocator's
+    /// overhead on its key and value (32; see the
+    /// [module docs](self#memory-per-session)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit::store::memory::MemoryStore;
+    /// use sessionkit::SessionStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::StoreError> {
+    /// let store = MemoryStore::new();
+    /// let key = "session:9ca69ea696434e99beff2880eb95116a";
+    /// store.save(key, b"{}", Duration::from_secs(60)).await?;
+    /// assert_eq!(store.used_bytes(), key.len() + 2 + MemoryStore::ENTRY_OVERHEAD);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub const ENTRY_OVERHEAD: usize = shard::ENTRY_OVERHEAD;
+
     /// An empty store holding up to [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)
-    /// sessions.
+    /// sessions and [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES) bytes.
     ///
     /// ```
     /// use sessionkit::store::memory::MemoryStore;
@@ -168,7 +241,11 @@ impl MemoryStore {
     /// ```
     pub fn new() -> Self {
         MemoryStore {
-            inner: Arc::new(Inner::new(Self::DEFAULT_CAPACITY, Instant::now())),
+            inner: Arc::new(Inner::new(
+                Self::DEFAULT_CAPACITY,
+                Self::DEFAULT_MAX_BYTES,
+                Instant::now(),
+            )),
         }
     }
 
@@ -180,19 +257,23 @@ impl MemoryStore {
     /// store never holds more than `max_sessions` sessions, expired ones not
     /// yet reclaimed included. When a new session arrives in a full shard,
     /// the shard first removes expired entries it finds at its sweep cursor;
-    /// if there are none, it evicts the session closest to expiry among 5
-    /// sampled at random (Redis's approximated LRU: since every read slides
-    /// the expiry, with one TTL for all sessions that is the least recently
-    /// used one). So a flood of new visitors evicts old, idle sessions rather
-    /// than failing requests or growing memory, and a session in use is very
-    /// unlikely to go. Overwriting an existing session never evicts. Because
-    /// random ids spread evenly but not exactly, one shard may start evicting
-    /// while the store as a whole is still slightly (a few percent) below
-    /// `max_sessions`. Stores of fewer than 512 sessions have a single shard.
+    /// if there are none, it evicts by its segmented LRU (see the
+    /// [module docs](self#capacity-and-eviction)): the oldest session of its
+    /// probation segment (sessions not read since they were created, and
+    /// those protected pushed out), or, only when probation is empty, the
+    /// least recently used one. Overwriting a session evicts
+    /// nothing, unless its value grew past the byte budget
+    /// ([`with_max_bytes`](Self::with_max_bytes)). Because random ids spread
+    /// evenly but not exactly, one shard may start evicting while the store
+    /// as a whole is still slightly (a few percent) below `max_sessions`.
+    /// Stores of fewer than 512 sessions, or with a byte budget under 2 MiB,
+    /// have a single shard; a shard holds at most 4,294,967,295 sessions.
     ///
     /// A builder: call it on a new store, before cloning it. The returned
-    /// store keeps a copy of the sessions already in `self` (within its new
-    /// capacity); clones of `self` taken before do not share its state.
+    /// store keeps a copy of the sessions already in `self`, in their
+    /// segments, copied shard by shard in eviction order, so that those that
+    /// do not fit its new bounds are the ones each old shard would have
+    /// evicted first; clones of `self` taken before do not share its state.
     ///
     /// ```
     /// use sessionkit::store::memory::MemoryStore;
@@ -201,11 +282,66 @@ impl MemoryStore {
     /// assert_eq!(MemoryStore::new().with_capacity(0).capacity(), 1);
     /// ```
     pub fn with_capacity(self, max_sessions: usize) -> Self {
-        let inner = Inner::new(max_sessions.max(1), self.inner.epoch);
+        let max_bytes = self.inner.max_bytes;
+        self.rebuild(max_sessions.max(1), max_bytes)
+    }
+
+    /// Sets how many bytes the sessions may take at most, counting each as
+    /// its key, its value and [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD).
+    /// Default: [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES).
+    ///
+    /// Like the capacity, the budget is divided among the shards (shares
+    /// differing by at most one byte), and each shard keeps its share:
+    /// a save that would take its shard over it first evicts, by the same
+    /// rule as for the capacity (expired sessions, then the oldest never
+    /// read again, then the least recently used), until the new value fits;
+    /// it never evicts the session it writes. The number of shards is
+    /// lowered so that each has at least 1 MiB of the budget (down to one
+    /// shard).
+    ///
+    /// A single value too large for its shard's share (key and overhead
+    /// included) is refused: the save fails with a
+    /// [permanent](crate::ErrorClass::Permanent) [`StoreError`] before
+    /// anything is changed, and what the key held stays as it was. The
+    /// largest value every key is sure to be taken with is what
+    /// [`SessionStore::max_value_size`] answers, and the layer refuses a
+    /// larger session itself, before calling the store.
+    ///
+    /// A builder like [`with_capacity`](Self::with_capacity): call it on a
+    /// new store, before cloning it; the returned store keeps a copy of the
+    /// sessions already in `self` that fit its new bounds, as
+    /// [`with_capacity`](Self::with_capacity) does.
+    ///
+    /// ```
+    /// use sessionkit::store::memory::MemoryStore;
+    /// use sessionkit::SessionStore;
+    ///
+    /// let store = MemoryStore::new().with_max_bytes(64 << 20);
+    /// assert_eq!(store.max_bytes(), 64 << 20);
+    /// // 32 shards of 2 MiB, less a 250-byte key and the overhead.
+    /// assert_eq!(
+    ///     store.max_value_size(),
+    ///     Some((2 << 20) - 250 - MemoryStore::ENTRY_OVERHEAD)
+    /// );
+    /// ```
+    pub fn with_max_bytes(self, max_bytes: usize) -> Self {
+        let capacity = self.inner.capacity;
+        self.rebuild(capacity, max_bytes)
+    }
+
+    /// A store with these bounds holding a copy of this one's live
+    /// sessions, each shard's oldest first, in their segments.
+    fn rebuild(self, capacity: usize, max_bytes: usize) -> Self {
+        let inner = Inner::new(capacity, max_bytes, self.inner.epoch);
         let now = self.inner.now_ms();
         for shard in self.inner.shards.iter() {
-            for (key, value, expires_at) in lock(shard).live_entries(now) {
-                inner.shard(key).save(key, value, now, expires_at);
+            let shard = lock(shard);
+            for (key, value, expires_at, protected) in shard.entries_oldest_first() {
+                if expires_at > now {
+                    inner
+                        .shard(key)
+                        .restore(key, value, now, expires_at, protected);
+                }
             }
         }
         MemoryStore {
@@ -221,6 +357,31 @@ impl MemoryStore {
     /// ```
     pub fn capacity(&self) -> usize {
         self.inner.capacity
+    }
+
+    /// The most bytes the sessions take, as
+    /// [`with_max_bytes`](Self::with_max_bytes) counts them.
+    ///
+    /// ```
+    /// use sessionkit::store::memory::MemoryStore;
+    /// assert_eq!(MemoryStore::new().with_max_bytes(1 << 30).max_bytes(), 1 << 30);
+    /// ```
+    pub fn max_bytes(&self) -> usize {
+        self.inner.max_bytes
+    }
+
+    /// How many bytes the sessions the store holds take, as
+    /// [`with_max_bytes`](Self::with_max_bytes) counts them: for each, its
+    /// key, its value and [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Expired
+    /// sessions not yet reclaimed count too. A close snapshot under
+    /// concurrent writes, like [`len`](Self::len).
+    ///
+    /// ```
+    /// use sessionkit::store::memory::MemoryStore;
+    /// assert_eq!(MemoryStore::new().used_bytes(), 0);
+    /// ```
+    pub fn used_bytes(&self) -> usize {
+        self.inner.shards.iter().map(|s| lock(s).bytes()).sum()
     }
 
     /// How many sessions the store holds: live ones plus expired ones not
@@ -280,9 +441,23 @@ impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("capacity", &self.inner.capacity)
+            .field("max_bytes", &self.inner.max_bytes)
             .field("shards", &self.inner.shards.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The error of a save whose value does not fit its shard's byte budget.
+fn too_large(key: &str, value: &[u8], shard: &Shard) -> StoreError {
+    let limit = shard
+        .max_bytes()
+        .saturating_sub(key.len() + MemoryStore::ENTRY_OVERHEAD);
+    StoreError::new(format!(
+        "memory store: a value of {} bytes under key {} is over the {limit} bytes its byte budget allows under that key",
+        value.len(),
+        redact_key(key),
+    ))
+    .permanent()
 }
 
 // The work is synchronous and short (one locked hash-map operation), so each
@@ -320,12 +495,14 @@ impl SessionStore for MemoryStore {
             Expect::Absent => None,
             Expect::Loaded { value, version } => Some((value, version)),
         };
+        let mut shard = self.inner.shard(key);
+        if !shard.fits(key, value) {
+            return StoreFuture::ready(Err(too_large(key, value, &shard)));
+        }
         // A zero ttl stores an entry that has already expired: it reads as
         // missing and the sweep reclaims it.
-        let outcome = self
-            .inner
-            .shard(key)
-            .save_if(key, value, expected, now, expiry(now, ttl));
+        let outcome = shard.save_if(key, value, expected, now, expiry(now, ttl));
+        drop(shard);
         StoreFuture::ready(Ok(match outcome {
             Conditional::Saved(revision) => SaveOutcome::Saved {
                 version: Some(revision),
@@ -343,9 +520,21 @@ impl SessionStore for MemoryStore {
         true
     }
 
+    /// The largest value the byte budget takes under any key of up to 250
+    /// bytes (the longest the layer makes): the smallest shard's share of
+    /// [`max_bytes`](MemoryStore::max_bytes), less 250 and
+    /// [`ENTRY_OVERHEAD`](MemoryStore::ENTRY_OVERHEAD). Under a shorter key
+    /// a save takes a little more.
+    fn max_value_size(&self) -> Option<usize> {
+        Some(self.inner.max_value_size)
+    }
+
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         let now = self.prepare();
         let mut shard = self.inner.shard(key);
+        if !shard.fits(key, value) {
+            return StoreFuture::ready(Err(too_large(key, value, &shard)));
+        }
         if ttl.is_zero() {
             // Stored, it would already be expired.
             shard.delete(key);
@@ -367,20 +556,30 @@ impl SessionStore for MemoryStore {
 }
 
 impl Inner {
-    fn new(capacity: usize, epoch: Instant) -> Inner {
-        let count = (capacity / MIN_SESSIONS_PER_SHARD).clamp(1, MAX_SHARDS);
+    fn new(capacity: usize, max_bytes: usize, epoch: Instant) -> Inner {
+        let count = (capacity / MIN_SESSIONS_PER_SHARD)
+            .min(max_bytes / MIN_BYTES_PER_SHARD)
+            .clamp(1, MAX_SHARDS);
         // A power of two, so the shard index is a mask.
         let count = 1 << count.ilog2();
-        let seeds = foldhash::fast::RandomState::default();
-        let shards = (0..count)
+        let shards: Box<[Mutex<Shard>]> = (0..count)
             .map(|i| {
-                let share = capacity / count + usize::from(i < capacity % count);
-                Mutex::new(Shard::new(share, seeds.hash_one(i)))
+                let sessions = capacity / count + usize::from(i < capacity % count);
+                let bytes = max_bytes / count + usize::from(i < max_bytes % count);
+                Mutex::new(Shard::new(sessions, bytes))
             })
             .collect();
+        // The last shard has the smallest shares.
+        let smallest = lock(&shards[count - 1]);
+        let max_value_size = smallest
+            .max_bytes()
+            .saturating_sub(MAX_KEY_LEN + MemoryStore::ENTRY_OVERHEAD);
+        drop(smallest);
         Inner {
             epoch,
-            capacity,
+            capacity: shards.iter().map(|s| lock(s).capacity()).sum(),
+            max_bytes,
+            max_value_size,
             shard_hasher: foldhash::fast::RandomState::default(),
             shards,
             sweeper_running: AtomicBool::new(false),

@@ -3,10 +3,14 @@ use std::time::Duration;
 
 use tokio::time::advance;
 
-use super::shard::{Conditional, Entry, Shard};
+use super::shard::{
+    charge, Conditional, Entry, Shard, ENTRY_ALLOCATION_OVERHEAD, ENTRY_OVERHEAD,
+    TABLE_BYTES_PER_SLOT,
+};
 use super::sweeper::FULL_PASS;
 use super::{lock, MemoryStore};
-use crate::store::{SessionStore, StoreError, StoreFuture};
+use crate::store::{Expect, SaveOutcome, SessionStore, StoreError, StoreFuture};
+use crate::ErrorClass;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -46,13 +50,23 @@ fn table_capacity(store: &MemoryStore) -> usize {
 
 #[test]
 fn entry_layout_matches_the_documented_overhead() {
-    assert_eq!(size_of::<Entry>(), 32);
+    assert_eq!(size_of::<Entry>(), 40);
     assert_eq!(size_of::<Box<str>>(), 16);
+    // An entry vector slot (hash, key, entry), and 8/7 of a 9-byte index
+    // slot, rounded down.
+    let slot = size_of::<u64>() + size_of::<Box<str>>() + size_of::<Entry>();
+    assert_eq!(slot, 64);
+    assert_eq!(TABLE_BYTES_PER_SLOT, slot + 9 * 8 / 7);
+    assert_eq!(
+        ENTRY_OVERHEAD,
+        TABLE_BYTES_PER_SLOT + ENTRY_ALLOCATION_OVERHEAD
+    );
+    assert_eq!(MemoryStore::ENTRY_OVERHEAD, 106);
 }
 
 #[test]
 fn a_full_sweep_reports_the_bytes_it_freed() {
-    let mut shard = Shard::new(1_000, 1);
+    let mut shard = Shard::new(1_000, usize::MAX);
     for i in 0..100 {
         shard.save(&key(i), b"0123456789", 0, 10);
     }
@@ -63,13 +77,14 @@ fn a_full_sweep_reports_the_bytes_it_freed() {
     let swept = shard.sweep_all(10);
     let (freed, shrank) = (swept.freed, swept.shrank);
     let table_after = shard.table_capacity();
+    shard.check();
     assert_eq!(shard.len(), 10);
     assert!(shrank && table_after < table_before, "table not shrunk");
     // Each removed entry: its key (40 bytes), its value (10) and 32 of
-    // allocation overhead; each table slot given up: 66.
+    // allocation overhead; each table slot given up: 74.
     assert_eq!(
         freed,
-        100 * (40 + 10 + 32) + (table_before - table_after) * 66
+        100 * (40 + 10 + 32) + (table_before - table_after) * 74
     );
     // Nothing more expired: nothing freed, no shrink.
     let again = shard.sweep_all(10);
@@ -478,7 +493,7 @@ fn a_runtime_without_timers_does_not_respawn_the_sweeper() {
 
 #[test]
 fn conditional_saves_compare_the_revision_or_else_the_bytes() {
-    let mut shard = Shard::new(100, 1);
+    let mut shard = Shard::new(100, usize::MAX);
     let k = key(1);
     let Conditional::Saved(first) = shard.save_if(&k, b"a", None, 0, 100) else {
         panic!("a free key is created")
@@ -526,4 +541,379 @@ fn conditional_saves_compare_the_revision_or_else_the_bytes() {
         shard.save_if(&k, b"z", Some((b"a", Some(first))), 100, 200),
         Conditional::Changed(..)
     ));
+}
+
+/// `count` sessions, each read once after all were saved: what a visitor who
+/// came back looks like to the store.
+async fn returning_users(store: &MemoryStore, count: usize) {
+    for i in 0..count {
+        store.save(&key(i), b"user", HOUR).await.unwrap();
+    }
+    for i in 0..count {
+        assert!(store.load(&key(i), HOUR).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn sessions_read_again_survive_a_flood_of_twice_the_capacity() {
+    let store = MemoryStore::new().with_capacity(1_000);
+    assert!(store.inner.shards.len() > 1, "sharded, as in a real store");
+    returning_users(&store, 100).await;
+    for i in 1_000..3_000 {
+        store.save(&key(i), b"{}", HOUR).await.unwrap();
+    }
+    assert_eq!(store.len(), 1_000, "the flood filled the store");
+    for i in 0..100 {
+        let value = store.load(&key(i), HOUR).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"user"[..]), "user {i} logged out");
+    }
+    for shard in store.inner.shards.iter() {
+        lock(shard).check();
+    }
+}
+
+#[tokio::test]
+async fn a_conditional_write_of_a_loaded_session_counts_as_use() {
+    let store = one_shard_store();
+    for i in 0..10 {
+        let created = store
+            .save_if(&key(i), b"1", HOUR, Expect::Absent)
+            .await
+            .unwrap();
+        let SaveOutcome::Saved { version } = created else {
+            panic!("{created:?}")
+        };
+        let expect = Expect::Loaded {
+            value: b"1",
+            version,
+        };
+        let updated = store.save_if(&key(i), b"2", HOUR, expect).await.unwrap();
+        assert!(matches!(updated, SaveOutcome::Saved { .. }), "{updated:?}");
+    }
+    for i in 1_000..1_300 {
+        store.save(&key(i), b"{}", HOUR).await.unwrap();
+    }
+    for i in 0..10 {
+        let value = store.load(&key(i), HOUR).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"2"[..]), "session {i} evicted");
+    }
+}
+
+#[test]
+fn protected_keeps_four_fifths_and_its_overflow_goes_back_to_probation() {
+    let mut shard = Shard::new(10, usize::MAX);
+    for i in 0..10 {
+        shard.save(&key(i), b"v", 0, HOUR_MS);
+    }
+    // Read in order: protected takes 8, then 0 and 1, used least
+    // recently, go back to probation.
+    for i in 0..10 {
+        assert!(shard.load(&key(i), 0, HOUR_MS).is_some());
+        shard.check();
+    }
+    assert_eq!(shard.protected_len(), 8);
+    for i in 100..120 {
+        shard.save(&key(i), b"new", 0, HOUR_MS);
+        shard.check();
+    }
+    assert!(shard.load(&key(0), 0, HOUR_MS).is_none());
+    assert!(shard.load(&key(1), 0, HOUR_MS).is_none());
+    for i in 2..10 {
+        assert!(shard.load(&key(i), 0, HOUR_MS).is_some(), "{i} evicted");
+    }
+    // Probation kept the newest two.
+    assert!(shard.load(&key(119), 0, HOUR_MS).is_some());
+    assert!(shard.load(&key(118), 0, HOUR_MS).is_some());
+    assert_eq!(shard.len(), 10);
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+#[test]
+fn reading_a_protected_session_makes_it_the_last_to_go() {
+    // Room for 4 entries of a 1-byte value by the byte budget, none of
+    // them in probation.
+    let one = charge(key(0).len(), 1);
+    let mut shard = Shard::new(100, 4 * one);
+    for i in 0..4 {
+        shard.save(&key(i), b"v", 0, HOUR_MS);
+        shard.load(&key(i), 0, HOUR_MS);
+    }
+    // Now 0 is the most recently used, 1 the least.
+    shard.load(&key(0), 0, HOUR_MS);
+    shard.check();
+    assert_eq!(shard.protected_len(), 4);
+    // Probation is empty: a new entry evicts protected's least recently
+    // used, then the new entry itself is probation's oldest.
+    shard.save(&key(10), b"v", 0, HOUR_MS);
+    shard.check();
+    assert!(shard.load(&key(1), 0, HOUR_MS).is_none());
+    shard.save(&key(11), b"v", 0, HOUR_MS);
+    shard.check();
+    assert!(shard.load(&key(10), 0, HOUR_MS).is_none());
+    for i in [0, 2, 3, 11] {
+        assert!(shard.load(&key(i), 0, HOUR_MS).is_some(), "{i} evicted");
+    }
+}
+
+/// One shard holding exactly `sessions` sessions of `value_len` bytes under
+/// [`key`]s by its byte budget, and a capacity far above that.
+fn byte_bound_store(sessions: usize, value_len: usize) -> MemoryStore {
+    let budget = sessions * (key(0).len() + value_len + MemoryStore::ENTRY_OVERHEAD);
+    let store = MemoryStore::new().with_capacity(100).with_max_bytes(budget);
+    assert_eq!(store.inner.shards.len(), 1);
+    store
+}
+
+#[tokio::test]
+async fn the_byte_budget_evicts_the_oldest_unread_sessions() {
+    let store = byte_bound_store(10, 100);
+    returning_users(&store, 3).await;
+    let value = [b'x'; 100];
+    for i in 100..120 {
+        store.save(&key(i), &value, HOUR).await.unwrap();
+        assert!(store.used_bytes() <= store.max_bytes());
+    }
+    // The users' values are 96 bytes shorter: room for 8 of the 100-byte
+    // ones next to them.
+    assert_eq!(store.len(), 11);
+    for i in 0..3 {
+        assert!(store.load(&key(i), HOUR).await.unwrap().is_some(), "{i}");
+    }
+    for i in 112..120 {
+        assert!(store.load(&key(i), HOUR).await.unwrap().is_some(), "{i}");
+    }
+    lock(&store.inner.shards[0]).check();
+}
+
+#[tokio::test]
+async fn a_value_that_grows_past_the_budget_evicts_others_not_itself() {
+    let store = byte_bound_store(10, 100);
+    let value = [b'x'; 100];
+    for i in 0..10 {
+        store.save(&key(i), &value, HOUR).await.unwrap();
+    }
+    // Key 5 (never read, in the middle of probation) grows by three
+    // values' worth: the three oldest others go.
+    let grown = [b'y'; 100 + 3 * (40 + 100 + MemoryStore::ENTRY_OVERHEAD)];
+    store.save(&key(5), &grown, HOUR).await.unwrap();
+    assert_eq!(store.len(), 7);
+    assert_eq!(store.used_bytes(), store.max_bytes());
+    let kept = store.load(&key(5), HOUR).await.unwrap();
+    assert_eq!(kept.as_deref(), Some(&grown[..]));
+    for i in 0..3 {
+        assert_eq!(store.load(&key(i), HOUR).await.unwrap(), None, "{i}");
+    }
+    for i in [3, 4, 6, 7, 8, 9] {
+        assert!(store.load(&key(i), HOUR).await.unwrap().is_some(), "{i}");
+    }
+    lock(&store.inner.shards[0]).check();
+}
+
+#[tokio::test]
+async fn a_value_over_the_budget_is_refused_and_changes_nothing() {
+    let store = byte_bound_store(10, 100);
+    for i in 0..10 {
+        store.save(&key(i), b"old", HOUR).await.unwrap();
+    }
+    let (len, used) = (store.len(), store.used_bytes());
+    let huge = vec![b'x'; store.max_bytes()];
+    let refused = store.save(&key(3), &huge, HOUR).await.unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Permanent);
+    let message = refused.to_string();
+    assert!(message.contains(&huge.len().to_string()), "{message}");
+    assert!(!message.contains(&key(3)), "whole key in {message}");
+    assert!(message.contains("session:0000…"), "{message}");
+    let expect = Expect::Loaded {
+        value: b"old",
+        version: None,
+    };
+    let refused = store.save_if(&key(3), &huge, HOUR, expect).await;
+    assert_eq!(refused.unwrap_err().class(), ErrorClass::Permanent);
+    let refused = store.save_if(&key(50), &huge, HOUR, Expect::Absent).await;
+    assert_eq!(refused.unwrap_err().class(), ErrorClass::Permanent);
+    // Not even a zero ttl (a delete) goes through.
+    let refused = store.save(&key(3), &huge, Duration::ZERO).await;
+    assert_eq!(refused.unwrap_err().class(), ErrorClass::Permanent);
+    assert_eq!((store.len(), store.used_bytes()), (len, used));
+    for i in 0..10 {
+        let value = store.load(&key(i), HOUR).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"old"[..]), "{i}");
+    }
+}
+
+#[tokio::test]
+async fn max_value_size_is_what_a_longest_key_can_store() {
+    let store = MemoryStore::new().with_capacity(100).with_max_bytes(4_096);
+    let max = store.max_value_size().expect("a limit");
+    assert_eq!(max, 4_096 - 250 - MemoryStore::ENTRY_OVERHEAD);
+    let longest = format!("{}{:032x}", "p".repeat(250 - 32), 7);
+    assert_eq!(longest.len(), 250);
+    store.save(&longest, &vec![b'x'; max], HOUR).await.unwrap();
+    assert_eq!(store.used_bytes(), store.max_bytes());
+    let over = store.save(&longest, &vec![b'y'; max + 1], HOUR).await;
+    assert_eq!(over.unwrap_err().class(), ErrorClass::Permanent);
+    // A shorter key leaves room for a little more.
+    store
+        .save(&key(1), &vec![b'z'; max + 1], HOUR)
+        .await
+        .unwrap();
+    assert_eq!(store.len(), 1, "the first value was evicted for it");
+}
+
+#[test]
+fn the_default_budget_refuses_a_ten_megabyte_session() {
+    let store = MemoryStore::new();
+    assert_eq!(store.max_bytes(), 256 << 20);
+    assert_eq!(store.inner.shards.len(), 32);
+    let max = store.max_value_size().expect("a limit");
+    assert_eq!(max, (8 << 20) - 250 - MemoryStore::ENTRY_OVERHEAD);
+    let ten_mb = vec![b'x'; 10_000_000];
+    let refused = ready_now(store.save(&key(1), &ten_mb, HOUR)).unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Permanent);
+    assert!(store.is_empty());
+    ready_now(store.save(&key(1), &vec![b'x'; max], HOUR)).unwrap();
+}
+
+#[test]
+fn small_byte_budgets_have_fewer_shards() {
+    let shards = |store: MemoryStore| store.inner.shards.len();
+    assert_eq!(shards(MemoryStore::new().with_max_bytes(64 << 20)), 32);
+    assert_eq!(shards(MemoryStore::new().with_max_bytes(5 << 20)), 4);
+    assert_eq!(shards(MemoryStore::new().with_max_bytes(1 << 20)), 1);
+    assert_eq!(shards(MemoryStore::new().with_max_bytes(0)), 1);
+    // Shares add up to the budget.
+    let store = MemoryStore::new().with_max_bytes((5 << 20) + 3);
+    let total: usize = store.inner.shards.iter().map(|s| lock(s).max_bytes()).sum();
+    assert_eq!(total, (5 << 20) + 3);
+    assert_eq!(store.max_bytes(), total);
+}
+
+#[test]
+fn a_zero_budget_refuses_every_save() {
+    let store = MemoryStore::new().with_max_bytes(0);
+    assert_eq!(store.max_value_size(), Some(0));
+    let refused = ready_now(store.save(&key(1), b"", HOUR)).unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Permanent);
+    assert!(store.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn used_bytes_counts_key_value_and_overhead() {
+    let store = one_shard_store();
+    let cost = |value_len: usize| 40 + value_len + MemoryStore::ENTRY_OVERHEAD;
+    store.save(&key(1), b"abc", HOUR).await.unwrap();
+    assert_eq!(store.used_bytes(), cost(3));
+    store.save(&key(2), b"", ms(10)).await.unwrap();
+    assert_eq!(store.used_bytes(), cost(3) + cost(0));
+    store.save(&key(1), b"abcdefgh", HOUR).await.unwrap();
+    assert_eq!(store.used_bytes(), cost(8) + cost(0));
+    store.save(&key(1), b"a", HOUR).await.unwrap();
+    assert_eq!(store.used_bytes(), cost(1) + cost(0));
+    advance(ms(10)).await;
+    assert_eq!(store.load(&key(2), HOUR).await.unwrap(), None);
+    assert_eq!(store.used_bytes(), cost(1));
+    store.delete(&key(1)).await.unwrap();
+    assert_eq!(store.used_bytes(), 0);
+}
+
+#[tokio::test]
+async fn rebuilding_keeps_which_sessions_were_in_use() {
+    let store = one_shard_store();
+    returning_users(&store, 10).await;
+    for i in 100..190 {
+        store.save(&key(i), b"{}", HOUR).await.unwrap();
+    }
+    let store = store.with_max_bytes(1 << 20).with_capacity(150);
+    assert_eq!(store.len(), 100);
+    for i in 1_000..1_300 {
+        store.save(&key(i), b"{}", HOUR).await.unwrap();
+    }
+    for i in 0..10 {
+        assert!(store.load(&key(i), HOUR).await.unwrap().is_some(), "{i}");
+    }
+}
+
+#[tokio::test]
+async fn rebuilding_into_a_smaller_store_keeps_the_most_recently_used() {
+    let store = one_shard_store();
+    for i in 0..100 {
+        store.save(&key(i), b"{}", HOUR).await.unwrap();
+    }
+    let store = store.with_capacity(10);
+    assert_eq!(store.len(), 10);
+    for i in 90..100 {
+        assert!(store.load(&key(i), HOUR).await.unwrap().is_some(), "{i}");
+    }
+    // A value too large for the new budget is left out.
+    let store = MemoryStore::new().with_capacity(10);
+    store.save(&key(1), &[b'x'; 2_000], HOUR).await.unwrap();
+    store.save(&key(2), b"small", HOUR).await.unwrap();
+    let store = store.with_max_bytes(1_000);
+    assert_eq!(store.load(&key(1), HOUR).await.unwrap(), None);
+    assert!(store.load(&key(2), HOUR).await.unwrap().is_some());
+}
+
+/// A tiny PRNG (xorshift64*), for the random operations below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) % n
+    }
+}
+
+#[test]
+fn random_operations_keep_the_list_and_the_counts_consistent() {
+    for seed in 1..=20_u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let capacity = 1 + rng.below(40) as usize;
+        let max_bytes = 200 + rng.below(4_000) as usize;
+        let mut shard = Shard::new(capacity, max_bytes);
+        let mut now = 0;
+        let mut model: std::collections::HashMap<String, (Vec<u8>, u64)> = Default::default();
+        for step in 0..3_000 {
+            let k = key(rng.below(60) as usize);
+            let value = vec![b'v'; rng.below(300) as usize];
+            let expires_at = now + 1 + rng.below(50);
+            match rng.below(8) {
+                0 | 1 => {
+                    if shard.fits(&k, &value) {
+                        let revision = shard.save(&k, &value, now, expires_at);
+                        model.insert(k, (value, revision));
+                    }
+                }
+                2 | 3 => {
+                    let loaded = shard.load(&k, now, expires_at);
+                    if let Some((bytes, revision)) = &loaded {
+                        let (expected, expected_revision) = &model[&k];
+                        assert_eq!((bytes, revision), (expected, expected_revision));
+                    }
+                }
+                4 => {
+                    let expected = model.get(&k).map(|(v, r)| (v.clone(), *r));
+                    let expect = expected.as_ref().map(|(v, r)| (&v[..], Some(*r)));
+                    if shard.fits(&k, &value) {
+                        let outcome = shard.save_if(&k, &value, expect, now, expires_at);
+                        if let Conditional::Saved(revision) = outcome {
+                            model.insert(k, (value, revision));
+                        }
+                    }
+                }
+                5 => {
+                    shard.delete(&k);
+                    model.remove(&k);
+                }
+                6 => now += rng.below(20),
+                _ => {
+                    shard.sweep_all(now);
+                }
+            }
+            shard.check();
+            assert!(shard.len() <= capacity, "seed {seed} step {step}");
+        }
+    }
 }
