@@ -104,6 +104,9 @@ impl SessionStore for Faulty {
     fn immediate(&self) -> bool {
         true
     }
+    fn max_value_size(&self) -> Option<usize> {
+        self.inner.max_value_size()
+    }
 }
 
 async fn set_note(mut s: Session<Data>, Path(note): Path<String>) -> String {

@@ -1,8 +1,13 @@
 //! The memcached store against real `memcached` processes (started per test
 //! on free loopback ports by `support::memcached`): the conformance suite on
 //! one server and on three, then what memcached adds: ketama, acknowledged
-//! writes, long expiries, safe keys, sanic-session's format, outages, and
-//! the round trips each kind of request costs.
+//! writes, value sizes, long expiries, safe keys, sanic-session's format,
+//! outages, the class of each error, error messages without session ids,
+//! and the round trips each kind of request costs.
+//!
+//! A few tests talk to a rogue server instead (`rogue::Rogue`, a loopback
+//! listener answering what no memcached would) to show what the store does
+//! with a faulty or hostile peer; the store itself is never mocked.
 #![cfg(feature = "memcache")]
 
 mod support;
@@ -16,8 +21,10 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sessionkit::store::memcache::MemcacheStoreError;
+use sessionkit::store::{Expect, SaveOutcome};
 use sessionkit::{
-    session_config, MemcacheStore, Session, SessionId, SessionLayer, SessionStore, StoreError,
+    session_config, ErrorClass, MemcacheStore, Session, SessionId, SessionLayer, SessionStore,
+    StoreError,
 };
 
 use support::memcached::{Memcached, Served};
@@ -199,14 +206,15 @@ async fn with_one_of_three_servers_down_the_others_keep_working() {
 const SMALL_ITEMS: [&str; 4] = ["-I", "1k", "-o", "slab_chunk_max=512"];
 
 #[tokio::test]
-async fn a_session_over_the_item_size_limit_is_a_503_and_a_log_line() {
+async fn a_session_over_the_item_size_limit_is_a_500_and_a_log_line() {
     let server = Memcached::start_with(&SMALL_ITEMS);
     let store = MemcacheStore::new([server.addr()]).unwrap();
     let addr = serve(support::app::app(store.clone())).await;
     let mut browser = Browser::new(addr);
     let big = "x".repeat(2048);
     let (reply, logs) = capture_logs(browser.get(&format!("/untyped/set/big/{big}"))).await;
-    assert_eq!(reply.status, 503, "{reply:?}");
+    // Refused for its size: retrying cannot help.
+    assert_eq!(reply.status, 500, "{reply:?}");
     assert!(!reply.sets("session"), "no cookie for a session not stored");
     assert!(
         logs.contains("ERROR") && logs.contains("SERVER_ERROR object too large for cache"),
@@ -222,9 +230,16 @@ async fn a_session_over_the_item_size_limit_is_a_503_and_a_log_line() {
     let key = format!("session:{}", browser.jar["session"]);
     assert!(server.get(&key).is_some());
     let (reply, logs) = capture_logs(browser.get(&format!("/untyped/set/big/{big}"))).await;
-    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.status, 500, "{reply:?}");
     assert!(logs.contains("object too large"), "{logs}");
     assert_eq!(server.get(&key), Some((0, br#"{"small":1}"#.to_vec())));
+    // Still logged in, with what was stored before.
+    let reply = browser.get("/untyped").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, r#"{"small":1}"#),
+        "{reply:?}"
+    );
 
     // The same through the store: the refusal is the error's source.
     let error = store.save(&key, big.as_bytes(), TTL).await.unwrap_err();
@@ -232,11 +247,12 @@ async fn a_session_over_the_item_size_limit_is_a_503_and_a_log_line() {
         MemcacheStoreError::Refused { command, reply, .. } => {
             assert_eq!(
                 (*command, reply.as_str()),
-                ("set", "SERVER_ERROR object too large for cache")
+                ("replace", "SERVER_ERROR object too large for cache")
             )
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(server.get(&key), Some((0, br#"{"small":1}"#.to_vec())));
     // The connection is still usable afterwards (or was replaced).
     store.save(&key, b"{\"n\":1}", TTL).await.unwrap();
     assert_eq!(
@@ -643,4 +659,495 @@ async fn a_commit_finishes_after_the_client_hangs_up() {
         || server.resume(),
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// Value sizes
+
+#[tokio::test]
+async fn a_save_the_server_refuses_for_its_size_leaves_the_stored_session() {
+    // The store's limit (about 1 MiB) is over this server's (1 KiB items):
+    // the value is sent, and refused.
+    let server = Memcached::start_with(&SMALL_ITEMS);
+    let store = MemcacheStore::new([server.addr()]).unwrap();
+    let key = format!("session:{}", new_id());
+    store.save(&key, br#"{"user":7}"#, TTL).await.unwrap();
+    let big = format!(r#"{{"big":"{}"}}"#, "x".repeat(2000));
+    let error = store.save(&key, big.as_bytes(), TTL).await.unwrap_err();
+    assert!(error.to_string().contains("object too large"), "{error}");
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    // Not logged out: the session is as it was.
+    assert_eq!(
+        store.load(&key, TTL).await.unwrap().as_deref(),
+        Some(&br#"{"user":7}"#[..])
+    );
+    assert_eq!(server.get(&key), Some((0, br#"{"user":7}"#.to_vec())));
+
+    // A key that holds nothing stays empty, and a value that fits is saved.
+    let free = format!("session:{}", new_id());
+    let error = store.save(&free, big.as_bytes(), TTL).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert_eq!(store.load(&free, TTL).await.unwrap(), None);
+    store.save(&key, br#"{"user":8}"#, TTL).await.unwrap();
+    store.save(&free, br#"{"user":9}"#, TTL).await.unwrap();
+    assert_eq!(server.get(&key), Some((0, br#"{"user":8}"#.to_vec())));
+    assert_eq!(server.get(&free), Some((0, br#"{"user":9}"#.to_vec())));
+}
+
+#[tokio::test]
+async fn a_value_over_the_store_limit_is_refused_before_any_io() {
+    let server = Memcached::start();
+    let store = MemcacheStore::new([server.addr()])
+        .unwrap()
+        .with_max_value_size(1000);
+    assert_eq!(store.max_value_size(), 1000);
+    // What the layer reads to refuse a larger session itself.
+    assert_eq!(SessionStore::max_value_size(&store), Some(1000));
+    let key = format!("session:{}", new_id());
+    let small = vec![b'a'; 1000];
+    store.save(&key, &small, TTL).await.unwrap();
+    let stored = store.load_versioned(&key, TTL).await.unwrap().unwrap();
+
+    let big = vec![b'b'; 1001];
+    let before = counters(&server);
+    let loaded = Expect::Loaded {
+        value: &stored.value,
+        version: stored.version,
+    };
+    let errors = [
+        store.save(&key, &big, TTL).await.unwrap_err(),
+        store.save_if(&key, &big, TTL, loaded).await.unwrap_err(),
+        store
+            .save_if(&key, &big, TTL, Expect::Absent)
+            .await
+            .unwrap_err(),
+    ];
+    for error in &errors {
+        assert!(
+            matches!(
+                cause(error),
+                MemcacheStoreError::ValueTooLarge {
+                    size: 1001,
+                    max: 1000
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(error.class(), ErrorClass::Permanent);
+        assert_eq!(
+            error.to_string(),
+            "memcached: the session is 1001 bytes encoded, over the limit of 1000 bytes; nothing was sent"
+        );
+    }
+    // Nothing reached the server: only the `stats` connection that reads
+    // the counters.
+    assert_eq!(
+        delta(&before, &counters(&server)),
+        BTreeMap::from([("total_connections", 1)])
+    );
+    assert_eq!(store.load(&key, TTL).await.unwrap(), Some(small));
+}
+
+#[tokio::test]
+async fn the_default_limit_fits_a_default_memcached_under_the_longest_key() {
+    let server = Memcached::start();
+    let store = MemcacheStore::new([server.addr()]).unwrap();
+    let max = MemcacheStore::DEFAULT_MAX_VALUE_SIZE;
+    assert_eq!(store.max_value_size(), max);
+    let key = format!("{}{}", "p".repeat(250 - 32), new_id());
+    assert_eq!(key.len(), 250);
+    let value = vec![b'v'; max];
+    store.save(&key, &value, TTL).await.unwrap();
+    assert_eq!(store.load(&key, TTL).await.unwrap(), Some(value.clone()));
+    let stored = store.load_versioned(&key, TTL).await.unwrap().unwrap();
+    let outcome = store.save_if(
+        &key,
+        &value,
+        TTL,
+        Expect::Loaded {
+            value: &stored.value,
+            version: stored.version,
+        },
+    );
+    assert_eq!(outcome.await.unwrap(), SaveOutcome::Saved { version: None });
+    let error = store
+        .save(&key, &vec![b'v'; max + 1], TTL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(cause(&error), MemcacheStoreError::ValueTooLarge { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_value_over_the_store_limit_is_not_read() {
+    let server = Memcached::start();
+    let key = format!("session:{}", new_id());
+    server.set(&key, 0, 3600, &vec![b'x'; 5000]);
+    let store = MemcacheStore::new([server.addr()])
+        .unwrap()
+        .with_max_value_size(1000)
+        .with_pool_size(1);
+    let before = server.stat("total_connections");
+    for _ in 0..2 {
+        let error = store.load(&key, TTL).await.unwrap_err();
+        assert!(
+            matches!(cause(&error), MemcacheStoreError::Protocol { .. }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains(
+                "a value of 5000 bytes announced, over the store's maximum value size of 1000"
+            ),
+            "{error}"
+        );
+        assert_eq!(error.class(), ErrorClass::Permanent);
+    }
+    // Each error closed its connection (the value is still unread on it):
+    // two connections, and the `stat` one.
+    assert_eq!(server.stat("total_connections") - before, 3);
+    let other = format!("session:{}", new_id());
+    store.save(&other, b"{}", TTL).await.unwrap();
+    assert_eq!(
+        store.load(&other, TTL).await.unwrap().as_deref(),
+        Some(&b"{}"[..])
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Error classes
+
+#[tokio::test]
+async fn store_errors_are_transient_or_permanent() {
+    // Down: transient, for every call, on a pooled connection or a new one.
+    let mut server = Memcached::start();
+    let store = MemcacheStore::new([server.addr()]).unwrap();
+    let key = format!("session:{}", new_id());
+    store.save(&key, b"{}", TTL).await.unwrap();
+    server.stop();
+    for _ in 0..2 {
+        let errors = [
+            store.load(&key, TTL).await.unwrap_err(),
+            store.save(&key, b"{}", TTL).await.unwrap_err(),
+            store.delete(&key).await.unwrap_err(),
+            store
+                .save_if(&key, b"{}", TTL, Expect::Absent)
+                .await
+                .unwrap_err(),
+        ];
+        for error in errors {
+            assert!(
+                matches!(
+                    cause(&error),
+                    MemcacheStoreError::Connect { .. } | MemcacheStoreError::Io { .. }
+                ),
+                "{error}"
+            );
+            assert_eq!(error.class(), ErrorClass::Transient, "{error}");
+        }
+    }
+
+    // Refused for its size, or by the store's own limit: permanent.
+    let small = Memcached::start_with(&SMALL_ITEMS);
+    let store = MemcacheStore::new([small.addr()]).unwrap();
+    let error = store.save(&key, &[b'x'; 2000], TTL).await.unwrap_err();
+    assert!(
+        matches!(cause(&error), MemcacheStoreError::Refused { .. }),
+        "{error}"
+    );
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    let error = store
+        .clone()
+        .with_max_value_size(10)
+        .save(&key, &[b'x'; 11], TTL)
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    // A key memcached cannot carry: permanent.
+    let error = store.load("session:a b", TTL).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+
+    // What a server says of itself: out of memory is transient, a client
+    // error permanent.
+    for (reply, class) in [
+        (
+            "SERVER_ERROR out of memory storing object",
+            ErrorClass::Transient,
+        ),
+        (
+            "CLIENT_ERROR bad command line format",
+            ErrorClass::Permanent,
+        ),
+    ] {
+        let rogue = rogue::Rogue::start(move |line| match line {
+            "version" => rogue::Reply::line("VERSION 1.6.18"),
+            _ => rogue::Reply::line(reply),
+        })
+        .await;
+        let store = MemcacheStore::new([rogue.addr.as_str()]).unwrap();
+        let error = store.load(&key, TTL).await.unwrap_err();
+        assert!(
+            matches!(cause(&error), MemcacheStoreError::Refused { .. }),
+            "{error}"
+        );
+        assert_eq!(error.class(), class, "{error}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A rogue server
+
+/// A server that speaks just enough memcached to be connected to, then
+/// answers what no memcached would.
+mod rogue {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    /// What the server sends for a command line.
+    pub enum Reply {
+        /// These bytes.
+        Bytes(Vec<u8>),
+        /// Bytes without a newline, until the client hangs up.
+        Endless,
+    }
+
+    impl Reply {
+        /// `line` and `\r\n`.
+        pub fn line(line: &str) -> Reply {
+            Reply::Bytes(format!("{line}\r\n").into_bytes())
+        }
+    }
+
+    /// A rogue server on a loopback port, for as long as the test's runtime.
+    pub struct Rogue {
+        /// `127.0.0.1:port`.
+        pub addr: String,
+        connections: Arc<AtomicUsize>,
+    }
+
+    impl Rogue {
+        /// Answers each command line (without `\r\n`) with `answer(line)`.
+        pub async fn start(answer: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Rogue {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let connections = Arc::new(AtomicUsize::new(0));
+            let counted = connections.clone();
+            let answer = Arc::new(answer);
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let answer = answer.clone();
+                    tokio::spawn(async move {
+                        let (read, mut write) = stream.into_split();
+                        let mut lines = BufReader::new(read).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            match answer(line.trim_end_matches('\r')) {
+                                Reply::Bytes(bytes) => {
+                                    if write.write_all(&bytes).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Reply::Endless => {
+                                    let chunk = vec![b'A'; 64 * 1024];
+                                    while write.write_all(&chunk).await.is_ok() {}
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            Rogue { addr, connections }
+        }
+
+        /// How many connections it accepted.
+        pub fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The key of a retrieval command line: its last word.
+    pub fn key(line: &str) -> &str {
+        line.rsplit(' ').next().unwrap_or("")
+    }
+}
+
+use rogue::{Reply, Rogue};
+
+/// A rogue server that answers `version` like memcached 1.6.18 and every
+/// other command with `answer(line)`.
+async fn rogue_memcached(answer: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Rogue {
+    Rogue::start(move |line| match line {
+        "version" => Reply::line("VERSION 1.6.18"),
+        _ => answer(line),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_value_line_announcing_a_terabyte_is_a_clean_error() {
+    // With a CAS unique (as `gats` answers) and without (as `gat` does).
+    let rogue = rogue_memcached(|line| {
+        Reply::line(&format!("VALUE {} 0 1099511627776 1", rogue::key(line)))
+    })
+    .await;
+    let store = MemcacheStore::new([rogue.addr.as_str()])
+        .unwrap()
+        .with_pool_size(1);
+    let key = format!("session:{}", new_id());
+    let errors = [
+        store.load(&key, TTL).await.unwrap_err(),
+        store.load_versioned(&key, TTL).await.unwrap_err(),
+    ];
+    for error in &errors {
+        let MemcacheStoreError::Protocol { detail, .. } = cause(error) else {
+            panic!("{error}");
+        };
+        assert!(
+            detail.starts_with(
+                "a value of 1099511627776 bytes announced, over the store's maximum value size of 1047552: "
+            ),
+            "{detail}"
+        );
+        assert_eq!(error.class(), ErrorClass::Permanent);
+    }
+    // Neither connection went back to the pool.
+    assert_eq!(rogue.connections(), 2);
+
+    let rogue =
+        rogue_memcached(|line| Reply::line(&format!("VALUE {} 0 1099511627776", rogue::key(line))))
+            .await;
+    let store = MemcacheStore::new([rogue.addr.as_str()]).unwrap();
+    let error = store.load(&key, TTL).await.unwrap_err();
+    assert!(
+        error.to_string().contains("1099511627776 bytes announced"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_line_without_an_end_is_cut_at_1024_bytes() {
+    let key = format!("session:{}", new_id());
+    // In answer to a command, and to the `version` that opens a connection.
+    let endless_value = rogue_memcached(|_| Reply::Endless).await;
+    let endless_version = Rogue::start(|_| Reply::Endless).await;
+    for rogue in [endless_value, endless_version] {
+        let store = MemcacheStore::new([rogue.addr.as_str()])
+            .unwrap()
+            .with_timeout(Duration::from_secs(5));
+        let started = Instant::now();
+        let error = store.load(&key, TTL).await.unwrap_err();
+        assert!(
+            matches!(cause(&error), MemcacheStoreError::Protocol { .. }),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("an answer line is over 1024 bytes"),
+            "{error}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(error.class(), ErrorClass::Permanent);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// No session id in error messages
+
+/// Every message of `error`'s source chain, `Display` and `Debug`.
+fn chain_text(error: &StoreError) -> String {
+    let mut text = format!("{error} {error:?}");
+    let mut source = std::error::Error::source(error);
+    while let Some(error) = source {
+        text.push_str(&format!(" | {error} {error:?}"));
+        source = error.source();
+    }
+    text
+}
+
+/// A rogue server's answer, given the key asked for and another visitor's
+/// id.
+type Answer = fn(&str, &str) -> String;
+
+#[tokio::test]
+async fn errors_never_show_a_session_id() {
+    let id = new_id();
+    let key = format!("session:{id}");
+    let other = new_id();
+    let answers: [(Answer, &str); 6] = [
+        // A value for another visitor's session.
+        (
+            |_, other| format!("VALUE session:{other} 0 2\r\n{{}}\r\nEND\r\n"),
+            "a value for another key",
+        ),
+        // Header lines that are not memcached's, quoting the key.
+        (
+            |key, _| format!("VALUE {key} 0 5 x y\r\n"),
+            "unexpected answer",
+        ),
+        (
+            |key, _| format!("VALUE {key} 0 1099511627776\r\n"),
+            "1099511627776 bytes",
+        ),
+        (|key, _| format!("{key}\r\n"), "unexpected answer"),
+        // Refusals quoting it.
+        (
+            |key, _| format!("SERVER_ERROR cannot read {key}\r\n"),
+            "SERVER_ERROR cannot read session:",
+        ),
+        (
+            |key, _| format!("CLIENT_ERROR bad key {key}\r\n"),
+            "CLIENT_ERROR bad key session:",
+        ),
+    ];
+    for (answer, want) in answers {
+        let theirs = other.clone();
+        let rogue = rogue_memcached(move |line| {
+            Reply::Bytes(answer(rogue::key(line), &theirs).into_bytes())
+        })
+        .await;
+        let store = MemcacheStore::new([rogue.addr.as_str()]).unwrap();
+        for error in [
+            store.load(&key, TTL).await.unwrap_err(),
+            store.load_versioned(&key, TTL).await.unwrap_err(),
+        ] {
+            let text = chain_text(&error);
+            assert!(text.contains(want), "{text}");
+            for secret in [&id, &other] {
+                assert!(!text.contains(secret.as_str()), "{text}");
+                // `redact_key` shows 4 characters of an id.
+                assert!(!text.contains(&secret[..6]), "{text}");
+            }
+        }
+
+        // Nor in the layer's log line.
+        let addr = serve(support::app::app(store)).await;
+        let cookie = [format!("session={id}")];
+        let (reply, logs) = capture_logs(Browser::new(addr).get_raw("/get", &cookie)).await;
+        assert_eq!(reply.status / 100, 5, "{reply:?}");
+        assert!(logs.contains("session"), "{logs}");
+        assert!(
+            !logs.contains(&id[..6]) && !logs.contains(&other[..6]),
+            "{logs}"
+        );
+    }
+
+    // Nor a key the store refuses to send.
+    let server = Memcached::start();
+    let store = MemcacheStore::new([server.addr()]).unwrap();
+    for bad in [format!("{key} noreply"), format!("{key}\r\nflush_all")] {
+        let error = store.load(&bad, TTL).await.unwrap_err();
+        let text = chain_text(&error);
+        assert!(text.contains("invalid memcached key \"session:"), "{text}");
+        assert!(!text.contains(&id[..6]), "{text}");
+    }
 }

@@ -2,7 +2,8 @@
 //! conformance suite on one server (through a `ConnectionManager` and through
 //! a connection getter) and on a 3-master cluster, plus what is specific to
 //! Redis: the sanic-session format, round trips per request, outage and
-//! recovery, the value size limit, and data planted from outside.
+//! recovery, the value size limit, data planted from outside, the class of
+//! each error, and error messages without session ids.
 //!
 //! The servers are started by `support::servers` on free loopback ports and
 //! are gone when this test binary exits.
@@ -21,11 +22,13 @@ use sessionkit::redis::aio::{
 };
 use sessionkit::redis::cluster::ClusterClient;
 use sessionkit::redis::{cmd, Client};
-use sessionkit::{RedisStore, SessionId};
+use sessionkit::store::redis::RedisStoreError;
+use sessionkit::store::Expect;
+use sessionkit::{ErrorClass, RedisStore, SessionId, SessionStore, StoreError};
 
 use support::app::app;
 use support::example::Example;
-use support::servers::{redis_cli, RedisCluster, RedisServer};
+use support::servers::{redis_cli, RedisCluster, RedisServer, Server};
 use support::{capture_logs, serve, Browser, Reply};
 
 /// One server for every test that does not stop it or count its commands.
@@ -37,6 +40,8 @@ static CLUSTER: LazyLock<RedisCluster> = LazyLock::new(|| RedisCluster::start(3)
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 const THIRTY_DAYS: i64 = 2_592_000;
+
+const TTL: Duration = Duration::from_secs(3600);
 
 /// A store over a `ConnectionManager` to `url`.
 async fn managed(url: &str) -> RedisStore {
@@ -264,10 +269,11 @@ async fn garbage_set_from_outside_gives_a_fresh_session() {
 }
 
 #[tokio::test]
-async fn key_of_another_redis_type_is_a_store_error() {
+async fn key_of_another_redis_type_is_a_permanent_store_error() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let mut raw = raw(&SINGLE.url()).await;
-        let addr = serve(app(managed(&SINGLE.url()).await)).await;
+        let store = managed(&SINGLE.url()).await;
+        let addr = serve(app(store.clone())).await;
         let id = new_id();
         let key = format!("session:{id}");
         let _: () = cmd("HSET")
@@ -285,11 +291,40 @@ async fn key_of_another_redis_type_is_a_store_error() {
             .unwrap();
         let (reply, logs) =
             capture_logs(Browser::new(addr).get_raw("/get", &[format!("session={id}")])).await;
-        assert_eq!(reply.status, 503);
+        // Retrying cannot help: 500, not 503.
+        assert_eq!(reply.status, 500);
         assert!(
             logs.contains("GETEX failed") && logs.contains("WRONGTYPE"),
             "{logs}"
         );
+
+        // A list under a session key, then a save through the store: the
+        // compare-and-set script reads it and fails with WRONGTYPE.
+        let id = new_id();
+        let key = format!("session:{id}");
+        let _: () = cmd("RPUSH")
+            .arg(&key)
+            .arg("a")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let loaded = Expect::Loaded {
+            value: br#"{"n":1}"#,
+            version: None,
+        };
+        let errors = [
+            store
+                .save_if(&key, br#"{"n":2}"#, TTL, loaded)
+                .await
+                .unwrap_err(),
+            store.load(&key, TTL).await.unwrap_err(),
+        ];
+        for error in errors {
+            assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+            assert_eq!(error.class(), ErrorClass::Permanent, "{error}");
+        }
+        let kind: String = cmd("TYPE").arg(&key).query_async(&mut raw).await.unwrap();
+        assert_eq!(kind, "list", "untouched");
     })
     .await
     .expect("never a hang");
@@ -415,21 +450,24 @@ async fn value_over_the_limit_is_refused_before_any_write() {
         let mut raw = raw(&redis.url()).await;
         let store = managed(&redis.url()).await.with_max_value_size(1024);
         assert_eq!(store.max_value_size(), 1024);
-        let addr = serve(app(store)).await;
+        // What the layer reads to refuse a larger session itself.
+        assert_eq!(SessionStore::max_value_size(&store), Some(1024));
+        let addr = serve(app(store.clone())).await;
         let mut browser = Browser::new(addr);
         let id = browser.get("/incr").await.cookie_value("session");
         let key = format!("session:{id}");
         let big = "x".repeat(2000);
 
-        // An existing session grows too large: 503, the stored one untouched.
+        // An existing session grows too large: 500 (retrying cannot help),
+        // the stored one untouched.
         let _: () = cmd("CONFIG")
             .arg("RESETSTAT")
             .query_async(&mut raw)
             .await
             .unwrap();
         let (reply, logs) = capture_logs(browser.get(&format!("/untyped/set/big/{big}"))).await;
-        assert_eq!(reply.status, 503);
-        assert!(logs.contains("over the limit of 1024 bytes"), "{logs}");
+        assert_eq!(reply.status, 500);
+        assert!(logs.contains("over the limit of 1024"), "{logs}");
         assert_eq!(
             commandstats(&mut raw).await,
             commands(&[("getex", 1)]),
@@ -440,10 +478,10 @@ async fn value_over_the_limit_is_refused_before_any_write() {
             Some(&br#"{"n":1}"#[..])
         );
 
-        // A new visitor's first session is too large: 503, no cookie, nothing stored.
+        // A new visitor's first session is too large: 500, no cookie, nothing stored.
         let (reply, _) =
             capture_logs(Browser::new(addr).get(&format!("/untyped/set/big/{big}"))).await;
-        assert_eq!(reply.status, 503);
+        assert_eq!(reply.status, 500);
         assert!(!reply.sets("session"), "{reply:?}");
         let dbsize: u64 = cmd("DBSIZE").query_async(&mut raw).await.unwrap();
         assert_eq!(dbsize, 1, "only the first session is stored");
@@ -453,6 +491,36 @@ async fn value_over_the_limit_is_refused_before_any_write() {
             .get(&format!("/untyped/set/big/{}", "x".repeat(900)))
             .await;
         assert_eq!(reply.status, 200);
+
+        // The store refuses by itself too, before any I/O, permanently.
+        let _: () = cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let errors = [
+            store.save(&key, big.as_bytes(), TTL).await.unwrap_err(),
+            store
+                .save_if(&key, big.as_bytes(), TTL, Expect::Absent)
+                .await
+                .unwrap_err(),
+        ];
+        for error in errors {
+            let cause =
+                std::error::Error::source(&error).and_then(|e| e.downcast_ref::<RedisStoreError>());
+            assert!(
+                matches!(
+                    cause,
+                    Some(RedisStoreError::ValueTooLarge {
+                        size: 2000,
+                        max: 1024
+                    })
+                ),
+                "{error}"
+            );
+            assert_eq!(error.class(), ErrorClass::Permanent);
+        }
+        assert_eq!(commandstats(&mut raw).await, commands(&[]), "nothing sent");
     })
     .await
     .expect("never a hang");
@@ -635,4 +703,204 @@ async fn a_commit_finishes_after_the_client_hangs_up() {
         || redis.server.resume(),
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// Error classes
+
+/// Whether a Redis answers `PING` on `port`.
+fn answers_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0; 16];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream
+            .read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+}
+
+/// A redis-server on a free loopback port with `extra` arguments.
+fn redis_with(extra: &'static [&'static str]) -> Server {
+    Server::start(
+        "redis-server",
+        1,
+        move |ports, dir| {
+            let port = ports[0].to_string();
+            let dir = dir.to_str().unwrap();
+            let base = ["--port", &port, "--bind", "127.0.0.1", "--daemonize", "no"];
+            let more = ["--save", "", "--appendonly", "no", "--dir", dir];
+            base.iter()
+                .chain(&more)
+                .chain(extra)
+                .map(|a| a.to_string())
+                .collect()
+        },
+        answers_ping,
+    )
+}
+
+/// The [`RedisStoreError`] a store call failed with.
+fn redis_cause(error: &StoreError) -> &RedisStoreError {
+    std::error::Error::source(error)
+        .and_then(|e| e.downcast_ref::<RedisStoreError>())
+        .unwrap_or_else(|| panic!("not a Redis store error: {error}"))
+}
+
+#[tokio::test]
+async fn a_killed_server_gives_transient_errors() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut redis = RedisServer::start();
+        let timeout = Duration::from_millis(500);
+        let stores = [
+            managed(&redis.url()).await.with_timeout(timeout),
+            with_getter(&redis.url()).with_timeout(timeout),
+        ];
+        let key = format!("session:{}", new_id());
+        for store in &stores {
+            store.save(&key, b"{}", TTL).await.unwrap();
+        }
+        redis.server.kill();
+        for store in &stores {
+            for _ in 0..2 {
+                let errors = [
+                    store.load(&key, TTL).await.unwrap_err(),
+                    store.save(&key, b"{}", TTL).await.unwrap_err(),
+                    store.delete(&key).await.unwrap_err(),
+                ];
+                for error in errors {
+                    eprintln!("down: {error}");
+                    assert_eq!(error.class(), ErrorClass::Transient, "{error}");
+                }
+            }
+        }
+    })
+    .await
+    .expect("never a hang");
+}
+
+#[tokio::test]
+async fn a_busy_or_read_only_server_gives_transient_errors() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let key = format!("session:{}", new_id());
+
+        // BUSY: a script runs longer than busy-reply-threshold.
+        let redis = redis_with(&["--busy-reply-threshold", "100"]);
+        let url = format!("redis://127.0.0.1:{}", redis.port());
+        let store = managed(&url).await;
+        store.save(&key, b"{}", TTL).await.unwrap();
+        let mut looping = raw(&url).await;
+        let script = tokio::spawn(async move {
+            let _: Result<(), _> = cmd("EVAL")
+                .arg("while true do end")
+                .arg(0)
+                .query_async(&mut looping)
+                .await;
+        });
+        let started = Instant::now();
+        let error = loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match store.load(&key, TTL).await {
+                Err(error) if error.to_string().contains("BUSY") => break error,
+                other => assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "never busy: {other:?}"
+                ),
+            }
+        };
+        assert_eq!(error.class(), ErrorClass::Transient, "{error}");
+        redis_cli(redis.port(), &["SCRIPT", "KILL"]);
+        script.await.unwrap();
+        assert_eq!(
+            store.load(&key, TTL).await.unwrap().as_deref(),
+            Some(&b"{}"[..])
+        );
+
+        // READONLY: a replica (of a master that is not there) refuses writes.
+        let replica = redis_with(&["--replicaof", "127.0.0.1", "1"]);
+        let store = managed(&format!("redis://127.0.0.1:{}", replica.port())).await;
+        let error = store.save(&key, b"{}", TTL).await.unwrap_err();
+        assert!(error.to_string().contains("ReadOnly"), "{error}");
+        assert_eq!(error.class(), ErrorClass::Transient, "{error}");
+    })
+    .await
+    .expect("never a hang");
+}
+
+// ---------------------------------------------------------------------------
+// No session id in error messages
+
+/// Every message of `error`'s source chain, `Display` and `Debug`.
+fn chain_text(error: &StoreError) -> String {
+    let mut text = format!("{error} {error:?}");
+    let mut source = std::error::Error::source(error);
+    while let Some(error) = source {
+        text.push_str(&format!(" | {error} {error:?}"));
+        source = error.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn error_messages_never_show_a_session_id() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // Redis quotes the arguments of a command it does not know, as
+        // a Redis older than 6.2 does for GETEX.
+        let redis = redis_with(&["--rename-command", "GETEX", ""]);
+        let url = format!("redis://127.0.0.1:{}", redis.port());
+        let id = new_id();
+        let key = format!("session:{id}");
+        let mut raw = raw(&url).await;
+        let echoed: Result<(), _> = cmd("GETEX").arg(&key).query_async(&mut raw).await;
+        let echoed = echoed.unwrap_err().to_string();
+        assert!(echoed.contains(&id), "Redis quotes the key: {echoed}");
+
+        for store in [managed(&url).await, with_getter(&url)] {
+            let error = store.load(&key, TTL).await.unwrap_err();
+            let text = chain_text(&error);
+            assert!(text.contains("unknown command"), "{text}");
+            assert!(text.contains("session:"), "{text}");
+            // `redact_key` shows 4 characters of an id.
+            assert!(!text.contains(&id[..6]), "{text}");
+            assert_eq!(error.class(), ErrorClass::Permanent);
+            assert!(matches!(
+                redis_cause(&error),
+                RedisStoreError::Command {
+                    command: "GETEX",
+                    ..
+                }
+            ));
+
+            // Nor in the layer's log line.
+            let addr = serve(app(store)).await;
+            let cookie = [format!("session={id}")];
+            let (reply, logs) = capture_logs(Browser::new(addr).get_raw("/get", &cookie)).await;
+            assert_eq!(reply.status, 500, "{reply:?}");
+            assert!(logs.contains("unknown command"), "{logs}");
+            assert!(!logs.contains(&id[..6]), "{logs}");
+        }
+
+        // An error without an id keeps the `redis` crate's error as its source.
+        let store = managed(&url).await;
+        let _: () = cmd("RPUSH")
+            .arg(&key)
+            .arg("a")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let loaded = Expect::Loaded {
+            value: b"{}",
+            version: None,
+        };
+        let error = store.save_if(&key, b"{}", TTL, loaded).await.unwrap_err();
+        let inner = std::error::Error::source(redis_cause(&error));
+        assert!(
+            inner.is_some_and(|e| e.is::<sessionkit::redis::RedisError>()),
+            "{error}"
+        );
+    })
+    .await
+    .expect("never a hang");
 }

@@ -253,6 +253,9 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     fn immediate(&self) -> bool {
         self.inner.immediate()
     }
+    fn max_value_size(&self) -> Option<usize> {
+        self.inner.max_value_size()
+    }
 }
 
 /// Log lines captured from `tracing` while a future runs on this thread.

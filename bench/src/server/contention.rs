@@ -101,6 +101,9 @@ impl<S: SessionStore> SessionStore for Counted<S> {
     fn immediate(&self) -> bool {
         self.inner.immediate()
     }
+    fn max_value_size(&self) -> Option<usize> {
+        self.inner.max_value_size()
+    }
 }
 
 /// Adds one to key `k` of the (untyped) session.

@@ -53,8 +53,9 @@
 //! builds keys only from ids it has validated (32 lowercase hex characters).
 //!
 //! A key holding another type than a string (a hash, a list) makes `GETEX`
-//! fail with `WRONGTYPE`: that is reported as a store error, because it means
-//! the session prefix collides with other data in the database.
+//! fail with `WRONGTYPE`: that is reported as a permanent store error,
+//! because it means the session prefix collides with other data in the
+//! database.
 //!
 //! # Failures
 //!
@@ -62,10 +63,22 @@
 //! with [`RedisStore::with_timeout`]) covering getting a connection and the
 //! command's answer. A timeout, a refused or dropped connection, or an error
 //! reply becomes a [`StoreError`] whose source is a [`RedisStoreError`]
-//! (which keeps the [`RedisError`] as its own source); the layer then
-//! answers with its error policy (`503 Service Unavailable` by default). A
-//! save that timed out may still have reached Redis; the response reports
-//! the failure either way, never a success that was not acknowledged.
+//! (which keeps the [`RedisError`] as its own source, unless its text may
+//! quote a session id); the layer then answers with its error policy. The
+//! error's [class](RedisStoreError::class) says which: transient (`503
+//! Service Unavailable` by default) when Redis is unreachable, slow, busy,
+//! loading or failing over, permanent (`500` by default) when retrying
+//! cannot help, such as a value over the size limit or an error reply like
+//! `WRONGTYPE`. A save that timed out may still have reached Redis; the
+//! response reports the failure either way, never a success that was not
+//! acknowledged.
+//!
+//! No error message holds a whole session id: Redis quotes the arguments of
+//! a command it does not know (`GETEX` on a server older than 6.2), so the
+//! text of an error reply is shown with every run of more than four hex
+//! digits cut to its first four, as [`redact_key`](super::redact_key) shows
+//! a key. A reply of an unexpected type is reported without its content,
+//! which may be session data.
 //!
 //! With a [`ConnectionManager`], requests succeed again once Redis is back,
 //! without rebuilding the store: the manager reconnects in the background.
@@ -86,7 +99,7 @@ use ::redis::{
 };
 
 use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
-use crate::StoreError;
+use crate::{ErrorClass, StoreError};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -323,9 +336,13 @@ impl RedisStore {
     }
 
     /// Refuses to save an encoded session larger than `bytes`: the save
-    /// fails before anything is sent, so the stored session stays as it was.
-    /// Default: [`DEFAULT_MAX_VALUE_SIZE`](Self::DEFAULT_MAX_VALUE_SIZE),
-    /// which explains the choice.
+    /// fails with [`RedisStoreError::ValueTooLarge`], a
+    /// [permanent](crate::ErrorClass::Permanent) error, before anything is
+    /// sent, so the stored session stays as it was. The layer, told the
+    /// limit by [`SessionStore::max_value_size`], refuses such a session
+    /// itself. Default:
+    /// [`DEFAULT_MAX_VALUE_SIZE`](Self::DEFAULT_MAX_VALUE_SIZE), which
+    /// explains the choice.
     ///
     /// ```no_run
     /// use sessionkit::store::redis::RedisStore;
@@ -358,7 +375,11 @@ impl RedisStore {
         let mut cmd = ::redis::cmd("GETEX");
         cmd.arg(key);
         expiry_args(&mut cmd, ttl);
-        self.run("GETEX", cmd).await
+        match self.run("GETEX", cmd).await? {
+            Value::Nil => Ok(None),
+            Value::BulkString(value) => Ok(Some(value)),
+            _ => Err(unexpected_reply("GETEX")),
+        }
     }
 
     /// Refuses a value over the size limit, before anything is sent.
@@ -372,12 +393,9 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Sends `cmd` within the timeout and converts its answer.
-    async fn run<T: ::redis::FromRedisValue>(
-        &self,
-        command: &'static str,
-        cmd: Cmd,
-    ) -> Result<T, RedisStoreError> {
+    /// Sends `cmd` within the timeout; its answer, an error answer (or one
+    /// holding an error) being an error.
+    async fn run(&self, command: &'static str, cmd: Cmd) -> Result<Value, RedisStoreError> {
         let timeout = self.timeout;
         let value = match tokio::time::timeout(timeout, self.source.query(cmd)).await {
             Ok(Ok(value)) => value,
@@ -389,10 +407,26 @@ impl RedisStore {
             }
             Err(_elapsed) => return Err(RedisStoreError::Timeout { command, timeout }),
         };
-        ::redis::from_redis_value(value).map_err(|e| RedisStoreError::Command {
-            command,
-            source: e.into(),
-        })
+        Ok(value)
+    }
+}
+
+/// The error for an answer of the compare-and-set script other than the
+/// three it gives. Not printed: it may hold session data.
+fn unexpected_script_answer() -> StoreError {
+    StoreError::new("Redis: unexpected answer from the compare-and-set script").permanent()
+}
+
+/// The error for a reply that is not one `command` gives (of another type,
+/// or a value the store has no meaning for). The reply is not shown: it may
+/// hold session data.
+fn unexpected_reply(command: &'static str) -> RedisStoreError {
+    RedisStoreError::Command {
+        command,
+        source: RedisError::from((
+            ErrorKind::UnexpectedReturnType,
+            "the reply is not one the command gives (not shown: it may hold session data)",
+        )),
     }
 }
 
@@ -417,8 +451,10 @@ impl SessionStore for RedisStore {
             let mut cmd = ::redis::cmd("SET");
             cmd.arg(key).arg(value);
             expiry_args(&mut cmd, ttl);
-            let _: () = self.run("SET", cmd).await?;
-            Ok(())
+            match self.run("SET", cmd).await? {
+                Value::Okay => Ok(()),
+                _ => Err(unexpected_reply("SET").into()),
+            }
         })
     }
 
@@ -450,11 +486,11 @@ impl SessionStore for RedisStore {
                     let mut cmd = ::redis::cmd("SET");
                     cmd.arg(key).arg(value).arg("NX");
                     expiry_args(&mut cmd, ttl);
-                    let set: Option<()> = self.run("SET", cmd).await?;
-                    return Ok(match set {
-                        Some(()) => SaveOutcome::Saved { version: None },
-                        None => SaveOutcome::Exists,
-                    });
+                    return match self.run("SET", cmd).await? {
+                        Value::Okay => Ok(SaveOutcome::Saved { version: None }),
+                        Value::Nil => Ok(SaveOutcome::Exists),
+                        _ => Err(unexpected_reply("SET").into()),
+                    };
                 }
                 Expect::Loaded { value: base, .. } => base,
             };
@@ -481,27 +517,20 @@ impl SessionStore for RedisStore {
                 }
                 answer => answer?,
             };
+            // The script answers 1, 0 or `{current}`, a Lua string: a bulk
+            // string in a one-element array. Nothing else is taken, and no
+            // count or length is read from the answer.
             Ok(match answer {
                 Value::Int(1) => SaveOutcome::Saved { version: None },
                 Value::Int(0) => SaveOutcome::Gone,
-                Value::Array(mut current) if current.len() == 1 => {
-                    let value = ::redis::from_redis_value(current.remove(0)).map_err(|e| {
-                        RedisStoreError::Command {
-                            command: "EVALSHA",
-                            source: e.into(),
-                        }
-                    })?;
-                    SaveOutcome::Changed(Stored {
+                Value::Array(mut current) => match (current.pop(), current.is_empty()) {
+                    (Some(Value::BulkString(value)), true) => SaveOutcome::Changed(Stored {
                         value,
                         version: None,
-                    })
-                }
-                // Not printed: it may hold session data.
-                _ => {
-                    return Err(StoreError::new(
-                        "Redis: unexpected answer from the compare-and-set script",
-                    ))
-                }
+                    }),
+                    _ => return Err(unexpected_script_answer()),
+                },
+                _ => return Err(unexpected_script_answer()),
             })
         })
     }
@@ -510,12 +539,18 @@ impl SessionStore for RedisStore {
         true
     }
 
+    fn max_value_size(&self) -> Option<usize> {
+        Some(self.max_value_size)
+    }
+
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         StoreFuture::new(async move {
             let mut cmd = ::redis::cmd("DEL");
             cmd.arg(key);
-            let _: () = self.run("DEL", cmd).await?;
-            Ok(())
+            match self.run("DEL", cmd).await? {
+                Value::Int(_) => Ok(()),
+                _ => Err(unexpected_reply("DEL").into()),
+            }
         })
     }
 }
@@ -532,8 +567,8 @@ fn expiry_args(cmd: &mut Cmd, ttl: Duration) {
 }
 
 /// Why a Redis call failed. The [`StoreError`] the store returns has one of
-/// these as its source; find it with
-/// [`Error::source`](std::error::Error::source) and `downcast_ref`.
+/// these as its source, and its [class](RedisStoreError::class); find it
+/// with [`Error::source`](std::error::Error::source) and `downcast_ref`.
 ///
 /// ```
 /// use sessionkit::store::redis::RedisStoreError;
@@ -545,27 +580,34 @@ fn expiry_args(cmd: &mut Cmd, ttl: Duration) {
 ///         .is_some_and(|e| matches!(e, RedisStoreError::Timeout { .. }))
 /// }
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum RedisStoreError {
     /// The connection getter given to [`RedisStore::from_getter`] failed.
     Connect {
         /// The command the connection was for.
         command: &'static str,
-        /// What the getter returned.
+        /// What the getter returned, as returned. This error's `Display` and
+        /// `Debug` show it with ids redacted (see the [module docs](self)),
+        /// and its [`source`](std::error::Error::source) is this only when
+        /// its text holds nothing to redact.
         source: RedisError,
     },
     /// The command failed: the connection is down, was refused or dropped,
-    /// or Redis answered with an error.
+    /// Redis answered with an error, or its reply was not of the command's
+    /// type.
     Command {
-        /// The command (`GETEX`, `SET` or `DEL`).
+        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL` or `DEL`).
         command: &'static str,
-        /// What the `redis` crate reported.
+        /// What the `redis` crate reported, as reported. This error's
+        /// `Display` and `Debug` show it with ids redacted (see the
+        /// [module docs](self)), and its
+        /// [`source`](std::error::Error::source) is this only when its text
+        /// holds nothing to redact.
         source: RedisError,
     },
     /// No answer within the store's timeout.
     Timeout {
-        /// The command (`GETEX`, `SET` or `DEL`).
+        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL` or `DEL`).
         command: &'static str,
         /// The timeout that elapsed.
         timeout: Duration,
@@ -580,13 +622,160 @@ pub enum RedisStoreError {
     },
 }
 
+impl RedisStoreError {
+    /// Whether trying again later can succeed.
+    ///
+    /// | error | class |
+    /// |---|---|
+    /// | [`Timeout`](Self::Timeout) | transient |
+    /// | [`Connect`](Self::Connect) or [`Command`](Self::Command) failing on I/O: refused, reset, closed, timed out | transient |
+    /// | an error reply saying Redis cannot serve now: `BUSY` (a script runs), `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY` (a replica, as during a failover), `MOVED`, `ASK`, `OOM` (`maxmemory` reached), `MISCONF` (snapshots failing), `NOREPLICAS`; or no cluster node or sentinel master to be found | transient |
+    /// | [`ValueTooLarge`](Self::ValueTooLarge) | permanent |
+    /// | any other error reply (`WRONGTYPE`, `ERR …`, `NOSCRIPT`, `NOAUTH`, `NOPERM`, a script error), a failed authentication, a reply the `redis` crate cannot parse or that is not of the command's type | permanent |
+    ///
+    /// ```
+    /// use sessionkit::redis::{ErrorKind, RedisError};
+    /// use sessionkit::store::redis::RedisStoreError;
+    /// use sessionkit::ErrorClass;
+    ///
+    /// let refused = RedisStoreError::Command {
+    ///     command: "GETEX",
+    ///     source: RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+    /// };
+    /// assert_eq!(refused.class(), ErrorClass::Transient);
+    /// let too_large = RedisStoreError::ValueTooLarge { size: 70_000, max: 65_536 };
+    /// assert_eq!(too_large.class(), ErrorClass::Permanent);
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            RedisStoreError::Timeout { .. } => ErrorClass::Transient,
+            RedisStoreError::ValueTooLarge { .. } => ErrorClass::Permanent,
+            RedisStoreError::Connect { source, .. } | RedisStoreError::Command { source, .. } => {
+                redis_error_class(source)
+            }
+        }
+    }
+}
+
+/// The class of what the `redis` crate reported: see
+/// [`RedisStoreError::class`].
+fn redis_error_class(error: &RedisError) -> ErrorClass {
+    use ::redis::ServerErrorKind as Server;
+    match error.kind() {
+        ErrorKind::Io
+        | ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::MasterNameNotFoundBySentinel
+        | ErrorKind::NoValidReplicasFoundBySentinel
+        | ErrorKind::Server(
+            Server::BusyLoading
+            | Server::TryAgain
+            | Server::ClusterDown
+            | Server::MasterDown
+            | Server::ReadOnly
+            | Server::Moved
+            | Server::Ask,
+        ) => ErrorClass::Transient,
+        ErrorKind::Extension
+            if matches!(
+                error.code(),
+                Some("BUSY" | "OOM" | "MISCONF" | "NOREPLICAS")
+            ) =>
+        {
+            ErrorClass::Transient
+        }
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// A [`RedisError`] as this store shows it: its text with ids redacted.
+struct Shown<'a>(&'a RedisError);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redacted(&self.0.to_string()))
+    }
+}
+
+/// Whether `error`'s text holds nothing [`redacted`] would cut, so that it
+/// can be shown as it is.
+fn shows_no_id(error: &RedisError) -> bool {
+    let text = error.to_string();
+    redacted(&text) == text
+}
+
+/// Hex digits of a run that [`redacted`] keeps: as many as
+/// [`redact_key`](super::redact_key) shows of an id.
+const SHOWN_HEX: usize = 4;
+
+/// `text` with every run of more than four ASCII hex digits cut to its
+/// first four and `…`, except a decimal number of at most 20 digits (a
+/// port, a length, an error code) and the SHA-1 of the store's own script
+/// (which Redis names in a script's errors): a session id is 32 lowercase
+/// hex digits, so no more of one than [`redact_key`](super::redact_key)
+/// shows is left, wherever it stands in the text.
+fn redacted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Hex digits are ASCII, so both ends of a run are char boundaries.
+        let plain = rest
+            .find(|c: char| c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let run = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        let (hex, after) = rest.split_at(run);
+        let number = hex.len() <= 20 && hex.bytes().all(|b| b.is_ascii_digit());
+        if hex.len() <= SHOWN_HEX || number || hex == save_if_loaded_sha() {
+            out.push_str(hex);
+        } else {
+            out.push_str(&hex[..SHOWN_HEX]);
+            out.push('…');
+        }
+        rest = after;
+    }
+    out
+}
+
+impl fmt::Debug for RedisStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisStoreError::Connect { command, source } => f
+                .debug_struct("Connect")
+                .field("command", command)
+                .field("source", &Shown(source).to_string())
+                .finish(),
+            RedisStoreError::Command { command, source } => f
+                .debug_struct("Command")
+                .field("command", command)
+                .field("source", &Shown(source).to_string())
+                .finish(),
+            RedisStoreError::Timeout { command, timeout } => f
+                .debug_struct("Timeout")
+                .field("command", command)
+                .field("timeout", timeout)
+                .finish(),
+            RedisStoreError::ValueTooLarge { size, max } => f
+                .debug_struct("ValueTooLarge")
+                .field("size", size)
+                .field("max", max)
+                .finish(),
+        }
+    }
+}
+
 impl fmt::Display for RedisStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RedisStoreError::Connect { command, source } => {
+                let source = Shown(source);
                 write!(f, "could not get a connection for {command}: {source}")
             }
-            RedisStoreError::Command { command, source } => write!(f, "{command} failed: {source}"),
+            RedisStoreError::Command { command, source } => {
+                write!(f, "{command} failed: {}", Shown(source))
+            }
             RedisStoreError::Timeout { command, timeout } => {
                 write!(f, "{command} got no answer within {timeout:?}")
             }
@@ -599,10 +788,14 @@ impl fmt::Display for RedisStoreError {
 }
 
 impl std::error::Error for RedisStoreError {
+    /// The [`RedisError`], unless its text holds something that may be a
+    /// session id (a run of more than four hex digits other than a number
+    /// or the script's SHA-1): that one is shown, redacted, only in this
+    /// error's message.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RedisStoreError::Connect { source, .. } | RedisStoreError::Command { source, .. } => {
-                Some(source)
+                shows_no_id(source).then_some(source as _)
             }
             RedisStoreError::Timeout { .. } | RedisStoreError::ValueTooLarge { .. } => None,
         }
@@ -611,7 +804,12 @@ impl std::error::Error for RedisStoreError {
 
 impl From<RedisStoreError> for StoreError {
     fn from(error: RedisStoreError) -> Self {
-        StoreError::with_source("Redis", error)
+        let class = error.class();
+        let error = StoreError::with_source("Redis", error);
+        match class {
+            ErrorClass::Transient => error,
+            ErrorClass::Permanent => error.permanent(),
+        }
     }
 }
 
@@ -733,5 +931,136 @@ mod tests {
         );
         let chain = std::error::Error::source(&error).and_then(std::error::Error::source);
         assert!(chain.and_then(|e| e.downcast_ref::<RedisError>()).is_some());
+    }
+
+    /// The error the `redis` crate makes of the error reply `reply`.
+    fn reply_error(reply: &str) -> RedisError {
+        ::redis::parse_redis_value(format!("-{reply}\r\n").as_bytes())
+            .unwrap()
+            .extract_error()
+            .unwrap_err()
+    }
+
+    #[test]
+    fn errors_are_classed() {
+        let command = |source| RedisStoreError::Command {
+            command: "GETEX",
+            source,
+        };
+        let io = |kind: std::io::ErrorKind| command(std::io::Error::from(kind).into());
+        let mut transient = vec![
+            RedisStoreError::Timeout {
+                command: "GETEX",
+                timeout: Duration::from_secs(1),
+            },
+            RedisStoreError::Connect {
+                command: "GETEX",
+                source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
+            },
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::BrokenPipe),
+            io(std::io::ErrorKind::UnexpectedEof),
+            io(std::io::ErrorKind::TimedOut),
+        ];
+        for reply in [
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+            "LOADING Redis is loading the dataset in memory",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            "READONLY You can't write against a read only replica.",
+            "MOVED 3999 127.0.0.1:6381",
+            "ASK 3999 127.0.0.1:6381",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+            "NOREPLICAS Not enough good replicas to write.",
+        ] {
+            transient.push(command(reply_error(reply)));
+        }
+        let mut permanent = vec![
+            RedisStoreError::ValueTooLarge {
+                size: 70_000,
+                max: 65_536,
+            },
+            unexpected_reply("GETEX"),
+            command(RedisError::from((
+                ErrorKind::AuthenticationFailed,
+                "Password authentication failed",
+            ))),
+        ];
+        for reply in [
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "ERR unknown command 'GETEX', with args beginning with: ",
+            "ERR Error running script (call to f_0123): @user_script:1: oops",
+            "NOSCRIPT No matching script. Please use EVAL.",
+            "NOAUTH Authentication required.",
+            "NOPERM this user has no permissions to run the 'getex' command",
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "EXECABORT Transaction discarded because of previous errors.",
+            "CROSSSLOT Keys in request don't hash to the same slot",
+        ] {
+            permanent.push(command(reply_error(reply)));
+        }
+        let classed = (transient.into_iter().map(|e| (e, ErrorClass::Transient)))
+            .chain(permanent.into_iter().map(|e| (e, ErrorClass::Permanent)));
+        for (error, class) in classed {
+            assert_eq!(error.class(), class, "{error}");
+            let shown = error.to_string();
+            assert_eq!(StoreError::from(error).class(), class, "{shown}");
+        }
+    }
+
+    #[test]
+    fn an_error_reply_quoting_a_key_is_shown_redacted() {
+        let id = "9ca69ea696434e99beff2880eb95116a";
+        let error = command_error(reply_error(&format!(
+            "ERR unknown command 'GETEX', with args beginning with: 'session:{id}' 'EX' '2592000' "
+        )));
+        let store_error = StoreError::from(error);
+        let inner = std::error::Error::source(&store_error).unwrap();
+        let text = format!("{store_error} {store_error:?} {inner} {inner:?}");
+        assert!(!text.contains(&id[..5]), "{text}");
+        assert_eq!(
+            inner.to_string(),
+            "GETEX failed: ResponseError: unknown command 'GETEX', with args beginning with: 'session:9ca6…' 'EX' '2592000' "
+        );
+        assert!(inner.source().is_none(), "the unredacted error is left out");
+        let Some(RedisStoreError::Command { source, .. }) = inner.downcast_ref() else {
+            panic!("{inner:?}");
+        };
+        assert!(
+            source.to_string().contains(id),
+            "kept, for a handler to look at"
+        );
+
+        // Nothing to redact: the `redis` crate's error is the source. The
+        // script's SHA-1 is shown whole.
+        let sha = save_if_loaded_sha();
+        let error = command_error(reply_error(&format!(
+            "WRONGTYPE Operation against a key holding the wrong kind of value script: {sha}, on @user_script:1."
+        )));
+        assert!(error.to_string().contains(sha), "{error}");
+        let source = std::error::Error::source(&error);
+        assert!(source.is_some_and(|e| e.is::<RedisError>()), "{error}");
+    }
+
+    fn command_error(source: RedisError) -> RedisStoreError {
+        RedisStoreError::Command {
+            command: "GETEX",
+            source,
+        }
+    }
+
+    #[test]
+    fn redacted_cuts_hex_runs_and_keeps_words_and_numbers() {
+        let id = "9ca69ea696434e99beff2880eb95116a";
+        assert_eq!(
+            redacted(&format!("'session:{id}' 'PX' '2592000000' 127.0.0.1:6379")),
+            "'session:9ca6…' 'PX' '2592000000' 127.0.0.1:6379"
+        );
+        assert_eq!(redacted(&format!("{id}{id}")), "9ca6…");
+        let plain = "Connection refused (os error 111); broken pipe; dead beef";
+        assert_eq!(redacted(plain), plain);
     }
 }

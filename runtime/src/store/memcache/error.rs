@@ -4,13 +4,13 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::StoreError;
+use crate::{ErrorClass, StoreError};
 
 /// Why a [`MemcacheStore`](super::MemcacheStore) call (or its construction)
 /// failed.
 ///
-/// Store calls report it as the source of a [`StoreError`], so an error
-/// handler can look at it:
+/// Store calls report it as the source of a [`StoreError`] of the same
+/// [class](MemcacheStoreError::class), so an error handler can look at it:
 ///
 /// ```
 /// use sessionkit::store::memcache::MemcacheStoreError;
@@ -36,10 +36,22 @@ pub enum MemcacheStoreError {
     /// The key is not a valid memcached key (1 to 250 printable ASCII
     /// characters, no space). Nothing was sent.
     InvalidKey {
-        /// The key, escaped and cut to 80 characters.
+        /// The key, escaped, with every run of more than four hex digits
+        /// (a session id is 32) cut to its first four, as
+        /// [`redact_key`](crate::store::redact_key) shows an id, except a
+        /// decimal number of up to 20 digits; then cut to 80 characters.
         key: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// The encoded session is larger than the store's
+    /// [maximum](super::MemcacheStore::with_max_value_size). Nothing was
+    /// sent, so the stored session is as it was.
+    ValueTooLarge {
+        /// The encoded size, in bytes.
+        size: usize,
+        /// The maximum, in bytes.
+        max: usize,
     },
     /// Connecting to the server failed (refused, unreachable, name not found).
     Connect {
@@ -53,19 +65,19 @@ pub enum MemcacheStoreError {
     Io {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas`, `delete`
-        /// or `version`.
+        /// The command: `gat`, `gats`, `gets`, `replace`, `add`, `cas`,
+        /// `delete` or `version`.
         command: &'static str,
         /// What the operating system reported.
         source: io::Error,
     },
     /// No connection or no complete answer within the store's timeout. The
-    /// connection (if any) was closed, never reused; a `set`, `add`, `cas`
+    /// connection (if any) was closed, never reused; a `replace`, `add`, `cas`
     /// or `delete` that timed out may still have been applied.
     Timeout {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas` or
+        /// The command: `gat`, `gats`, `gets`, `replace`, `add`, `cas` or
         /// `delete`.
         command: &'static str,
         /// The store's timeout.
@@ -73,28 +85,85 @@ pub enum MemcacheStoreError {
     },
     /// The server answered with an error: `SERVER_ERROR object too large for
     /// cache` for a session over its item size limit (`-I`), `SERVER_ERROR
-    /// out of memory storing object`, `CLIENT_ERROR …`, `NOT_STORED` where
-    /// the command does not expect it.
+    /// out of memory storing object`, `CLIENT_ERROR …`, `ERROR`. A write
+    /// refused for its size or for want of memory changed nothing: the store
+    /// never sends `set`, the one command after whose refusal memcached
+    /// drops the key's old value.
     Refused {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas` or
+        /// The command: `gat`, `gats`, `gets`, `replace`, `add`, `cas` or
         /// `delete`.
         command: &'static str,
-        /// The server's answer line, without `\r\n`.
+        /// The server's answer line, without `\r\n`, escaped, with hex
+        /// digits cut as in [`InvalidKey`](Self::InvalidKey)'s `key` (a line
+        /// from a faulty server may quote a key), then cut to 120
+        /// characters.
         reply: String,
     },
-    /// The server's answer does not follow memcached's text protocol, or
+    /// The server's answer does not follow memcached's text protocol (an
+    /// unexpected line, a line over 1024 bytes, a `VALUE` for another key or
+    /// longer than the store's
+    /// [maximum value size](super::MemcacheStore::with_max_value_size)), or
     /// the server is not memcached 1.5.3 or later (the first with `gat`).
+    /// The connection was closed, never reused.
     Protocol {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `gats`, `gets`, `set`, `add`, `cas`, `delete`
-        /// or `version`.
+        /// The command: `gat`, `gats`, `gets`, `replace`, `add`, `cas`,
+        /// `delete` or `version`.
         command: &'static str,
-        /// What was wrong, with the offending answer.
+        /// What was wrong, with the offending answer shown as in
+        /// [`Refused`](Self::Refused)'s `reply`.
         detail: String,
     },
+}
+
+impl MemcacheStoreError {
+    /// Whether trying again later can succeed.
+    ///
+    /// | error | class |
+    /// |---|---|
+    /// | [`Connect`](Self::Connect), [`Io`](Self::Io) (reset, closed mid-answer), [`Timeout`](Self::Timeout) (pool wait included) | transient |
+    /// | [`Refused`](Self::Refused) with `SERVER_ERROR …` (out of memory, a temporary failure, a proxy's backend down), except `SERVER_ERROR object too large for cache` | transient |
+    /// | [`Refused`](Self::Refused) with `SERVER_ERROR object too large for cache`, `CLIENT_ERROR …`, `ERROR`, or a `NOT_STORED` the command does not give | permanent |
+    /// | [`ValueTooLarge`](Self::ValueTooLarge), [`InvalidKey`](Self::InvalidKey), [`InvalidServer`](Self::InvalidServer) | permanent |
+    /// | [`Protocol`](Self::Protocol): an answer that is not memcached's, or a server older than 1.5.3 | permanent |
+    ///
+    /// An answer cut short because the connection dropped is an
+    /// [`Io`](Self::Io) error, so transient.
+    ///
+    /// ```
+    /// use sessionkit::store::memcache::MemcacheStoreError;
+    /// use sessionkit::ErrorClass;
+    ///
+    /// let refused = |reply: &str| MemcacheStoreError::Refused {
+    ///     server: "127.0.0.1:11211".into(),
+    ///     command: "add",
+    ///     reply: reply.into(),
+    /// };
+    /// let oom = refused("SERVER_ERROR out of memory storing object");
+    /// assert_eq!(oom.class(), ErrorClass::Transient);
+    /// let too_large = refused("SERVER_ERROR object too large for cache");
+    /// assert_eq!(too_large.class(), ErrorClass::Permanent);
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            MemcacheStoreError::Connect { .. }
+            | MemcacheStoreError::Io { .. }
+            | MemcacheStoreError::Timeout { .. } => ErrorClass::Transient,
+            MemcacheStoreError::Refused { reply, .. }
+                if reply.starts_with("SERVER_ERROR ") && !reply.contains("too large") =>
+            {
+                ErrorClass::Transient
+            }
+            MemcacheStoreError::Refused { .. }
+            | MemcacheStoreError::Protocol { .. }
+            | MemcacheStoreError::ValueTooLarge { .. }
+            | MemcacheStoreError::InvalidKey { .. }
+            | MemcacheStoreError::InvalidServer { .. } => ErrorClass::Permanent,
+        }
+    }
 }
 
 impl fmt::Display for MemcacheStoreError {
@@ -106,6 +175,10 @@ impl fmt::Display for MemcacheStoreError {
             MemcacheStoreError::InvalidKey { key, reason } => {
                 write!(f, "invalid memcached key {key}: {reason}; nothing was sent")
             }
+            MemcacheStoreError::ValueTooLarge { size, max } => write!(
+                f,
+                "the session is {size} bytes encoded, over the limit of {max} bytes; nothing was sent"
+            ),
             MemcacheStoreError::Connect { server, source } => {
                 write!(f, "could not connect to {server}: {source}")
             }
@@ -149,15 +222,61 @@ impl std::error::Error for MemcacheStoreError {
 
 impl From<MemcacheStoreError> for StoreError {
     fn from(error: MemcacheStoreError) -> Self {
-        StoreError::with_source("memcached", error)
+        let class = error.class();
+        let error = StoreError::with_source("memcached", error);
+        match class {
+            ErrorClass::Transient => error,
+            ErrorClass::Permanent => error.permanent(),
+        }
     }
 }
 
-/// `bytes` for an error message: escaped, at most `max` characters.
-pub(super) fn escaped(bytes: &[u8], max: usize) -> String {
-    let text: String = bytes.escape_ascii().to_string();
+/// Hex digits of a run that [`redacted`] keeps: as many as
+/// [`redact_key`](crate::store::redact_key) shows of an id.
+const SHOWN_HEX: usize = 4;
+
+/// `bytes` for an error message: escaped, with ids redacted (see
+/// [`redacted`]), at most `max` characters.
+pub(super) fn printable(bytes: &[u8], max: usize) -> String {
+    let text = redacted(&bytes.escape_ascii().to_string());
     match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("\"{}…\"", &text[..cut]),
-        None => format!("\"{text}\""),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
+}
+
+/// [`printable`], in quotes.
+pub(super) fn quoted(bytes: &[u8], max: usize) -> String {
+    format!("\"{}\"", printable(bytes, max))
+}
+
+/// `text` with every run of more than four ASCII hex digits cut to its
+/// first four and `…`, except a decimal number of at most 20 digits (a
+/// length, a CAS unique): a session id is 32 lowercase hex digits, so no
+/// more of one than [`redact_key`](crate::store::redact_key) shows is left,
+/// wherever it stands in the text.
+pub(super) fn redacted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Hex digits are ASCII, so both ends of a run are char boundaries.
+        let plain = rest
+            .find(|c: char| c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let run = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        let (hex, after) = rest.split_at(run);
+        let number = hex.len() <= 20 && hex.bytes().all(|b| b.is_ascii_digit());
+        if hex.len() <= SHOWN_HEX || number {
+            out.push_str(hex);
+        } else {
+            out.push_str(&hex[..SHOWN_HEX]);
+            out.push('…');
+        }
+        rest = after;
+    }
+    out
 }

@@ -23,7 +23,7 @@
 //! |---|---|---|
 //! | `load` | `gat <exptime> <key>` (reads and slides the expiry in one trip) | `VALUE …` / `END` (missing) |
 //! | `load_versioned` | `gats <exptime> <key>`: `gat`, plus the value's CAS unique | `VALUE … <unique>` / `END` (missing) |
-//! | `save` | `set <key> 0 <exptime> <bytes>` and the value | `STORED` |
+//! | `save` | `replace <key> 0 <exptime> <bytes>` and the value, then `add` the same, in one write | `STORED` and `NOT_STORED` (either order) |
 //! | `save_if`, new session | `add <key> 0 <exptime> <bytes>` and the value | `STORED` / `NOT_STORED` (taken: `Exists`) |
 //! | `save_if`, loaded | `cas <key> 0 <exptime> <bytes> <unique>` and the value | `STORED` / `EXISTS` (changed) / `NOT_FOUND` (`Gone`) |
 //! | `delete` | `delete <key>` | `DELETED` / `NOT_FOUND` |
@@ -37,6 +37,13 @@
 //! compares the bytes, and then `cas` with the unique it got: two round
 //! trips.
 //!
+//! `save` never sends `set`: memcached answers a `set` it cannot store (a
+//! value over its item size limit, no memory left) with an error *and*
+//! deletes what the key held, logging the visitor out; a refused `replace`,
+//! `add` or `cas` leaves the old value. So `save` sends `replace` (which
+//! writes if the key holds a value) followed by `add` (which writes if it
+//! holds none) in one write: one round trip, the value sent twice.
+//!
 //! `gat` and `gats` need memcached 1.5.3 or later; a new connection asks
 //! the server's `version` once and refuses an older server with a clear
 //! error.
@@ -49,11 +56,11 @@
 //! each other's sessions. Values written by others are accepted with any
 //! flags.
 //!
-//! `add` and `cas` store exactly what `set` does (flags 0, the same bytes,
-//! the same exptime): compare-and-set only decides whether the write
-//! happens. Every write, sanic-session's `set` included, gives the item a
-//! new CAS unique, so a sessionkit `save_if` racing a sanic-session write
-//! sees it as a change.
+//! `replace`, `add` and `cas` store exactly what sanic-session's `set` does
+//! (flags 0, the same bytes, the same exptime): compare-and-set only
+//! decides whether the write happens. Every write, sanic-session's `set`
+//! included, gives the item a new CAS unique, so a sessionkit `save_if`
+//! racing a sanic-session write sees it as a change.
 //!
 //! # Expiry
 //!
@@ -99,15 +106,35 @@
 //! again without rebuilding the store.
 //!
 //! A failure becomes a [`StoreError`](crate::StoreError) whose source is a
-//! [`MemcacheStoreError`], and the layer answers with its error policy
-//! (`503 Service Unavailable` by default, and a log line). That includes
-//! memcached refusing a write: a session over the server's item size limit
-//! (`-I`, 1 MB by default) gets `SERVER_ERROR object too large for cache`;
-//! after a refused `set` memcached also drops the value the key held before,
-//! while a refused `add` or `cas` leaves it. A `set`, `add`, `cas` or
+//! [`MemcacheStoreError`], of the same [class](MemcacheStoreError::class):
+//! transient when the server is down, slow, closed the connection, or out
+//! of memory (the layer answers `503 Service Unavailable` by default),
+//! permanent when retrying cannot help: a value too large, a key memcached
+//! cannot carry, a `CLIENT_ERROR`, an answer that is not memcached's (`500`
+//! by default). Either way the layer logs it. A `replace`, `add`, `cas` or
 //! `delete` that timed out may still have been applied; the response
 //! reports the failure either way, never a success that was not
-//! acknowledged.
+//! acknowledged. No error message holds a whole session id: keys, and any
+//! server answer quoted, show at most the first four characters of one.
+//!
+//! # Value size
+//!
+//! memcached keeps an item of at most its item size limit (`-I`, 1 MiB by
+//! default), counting the item's header and key as well as the value. The
+//! store refuses to send a value over its own maximum,
+//! [`MemcacheStore::DEFAULT_MAX_VALUE_SIZE`] unless set with
+//! [`MemcacheStore::with_max_value_size`], and reports it to the layer
+//! ([`SessionStore::max_value_size`]), which refuses a larger session before
+//! any I/O. A value under the store's maximum that the server still refuses
+//! (a server started with a smaller `-I`) fails with
+//! `SERVER_ERROR object too large for cache` and leaves the stored session
+//! as it was.
+//!
+//! The same maximum bounds what the store reads: a `VALUE` line announcing
+//! more bytes than the maximum is an error (a faulty or hostile server
+//! cannot make the store allocate what it announces), and the connection is
+//! closed. So a server whose `-I` is over 1 MiB, holding values written by
+//! other clients, needs a larger maximum here too.
 //!
 //! # Why these crates
 //!
@@ -120,12 +147,14 @@
 //!   default.
 //! * **md-5** (RustCrypto) under a small ketama ring written here: the
 //!   ketama crates available are pre-releases or use another point scheme.
-//! * **memcache-async** for the `version` handshake; its `set` and `delete`
-//!   are fire-and-forget, it has no `gat` or `gats`, and its `cas` takes
-//!   memcached's `NOT_FOUND` for an error, so the store's commands are
-//!   framed by this module.
+//! * No memcached client crate: `memcache-async`'s `set` and `delete` are
+//!   fire-and-forget, it has no `gat` or `gats`, its `cas` takes
+//!   memcached's `NOT_FOUND` for an error, and it reads an answer line for
+//!   as long as the server sends bytes without a newline, so every command,
+//!   the `version` handshake included, is framed by this module, with a
+//!   bound on every length read.
 
-mod connection;
+pub(crate) mod connection;
 mod error;
 mod ring;
 #[cfg(test)]
@@ -138,7 +167,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use deadpool::managed::{Object, Pool, PoolError, QueueMode};
 
 use self::connection::{Added, Connection, Manager, Swapped};
-use self::error::escaped;
+use self::error::quoted;
 pub use self::error::MemcacheStoreError;
 use self::ring::Ring;
 use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
@@ -160,6 +189,7 @@ pub struct MemcacheStore {
     nodes: Arc<[Node]>,
     ring: Arc<Ring>,
     timeout: Duration,
+    max_value_size: usize,
 }
 
 /// One server and its pool.
@@ -174,6 +204,23 @@ impl MemcacheStore {
 
     /// How many connections each server's pool keeps at most by default.
     pub const DEFAULT_POOL_SIZE: usize = 16;
+
+    /// The largest value a save sends and a load reads, by default: 1 MiB
+    /// less 1 KiB (1,047,552 bytes).
+    ///
+    /// memcached's default item size limit (`-I 1m`) is 1 MiB for the whole
+    /// item: a header of 48 bytes on 64-bit builds, 8 more for the CAS
+    /// unique, the key and a NUL byte (up to 251), 4 bytes of flags when
+    /// they are not 0, and the value with its `\r\n`. With a 250-byte key
+    /// that is 309 bytes besides the value (memcached 1.6 stores a value
+    /// of 1,048,267 bytes under such a key, and refuses one byte more); the
+    /// 1 KiB margin covers it with room to spare, so a value the store
+    /// accepts fits a default memcached under any key.
+    pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024 - 1024;
+
+    /// The largest maximum value size [`with_max_value_size`](Self::with_max_value_size)
+    /// accepts: 1 GiB, the largest item size limit memcached can be given.
+    pub const MAX_VALUE_SIZE_LIMIT: usize = 1024 * 1024 * 1024;
 
     /// A store over `servers`, each `host:port` (a name, an IPv4 address, or
     /// an IPv6 address in brackets), or a [`SocketAddr`](std::net::SocketAddr).
@@ -245,6 +292,7 @@ impl MemcacheStore {
             nodes,
             ring,
             timeout: Self::DEFAULT_TIMEOUT,
+            max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
         })
     }
 
@@ -289,9 +337,52 @@ impl MemcacheStore {
         self
     }
 
+    /// The largest encoded session, in bytes, a save sends and a load
+    /// reads (at most [`MAX_VALUE_SIZE_LIMIT`](Self::MAX_VALUE_SIZE_LIMIT)).
+    /// Default: [`DEFAULT_MAX_VALUE_SIZE`](Self::DEFAULT_MAX_VALUE_SIZE),
+    /// which fits memcached's default item size limit; for a server started
+    /// with another `-I`, give that limit less 1 KiB.
+    ///
+    /// A larger save fails with [`MemcacheStoreError::ValueTooLarge`], a
+    /// [permanent](crate::ErrorClass::Permanent) error, before anything is
+    /// sent, so the stored session stays as it was; the layer, told the
+    /// limit by [`SessionStore::max_value_size`], refuses such a session
+    /// itself. A load finding a larger value fails with a permanent
+    /// [`MemcacheStoreError::Protocol`] error without reading it.
+    ///
+    /// ```no_run
+    /// use sessionkit::MemcacheStore;
+    ///
+    /// # fn main() -> Result<(), sessionkit::store::memcache::MemcacheStoreError> {
+    /// // memcached -I 2m
+    /// let store = MemcacheStore::new(["127.0.0.1:11211"])?
+    ///     .with_max_value_size(2 * 1024 * 1024 - 1024);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes.min(Self::MAX_VALUE_SIZE_LIMIT);
+        self
+    }
+
     /// The timeout of each store call.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The largest encoded session, in bytes, a save sends and a load reads.
+    pub fn max_value_size(&self) -> usize {
+        self.max_value_size
+    }
+
+    /// Refuses a value over the maximum, before anything is sent.
+    fn check_size(&self, value: &[u8]) -> Result<(), MemcacheStoreError> {
+        if value.len() > self.max_value_size {
+            return Err(MemcacheStoreError::ValueTooLarge {
+                size: value.len(),
+                max: self.max_value_size,
+            });
+        }
+        Ok(())
     }
 
     /// The most connections each server's pool keeps.
@@ -336,6 +427,7 @@ impl MemcacheStore {
         match tokio::time::timeout_at(call.deadline, call.node.pool.get()).await {
             Ok(Ok(connection)) => Ok((connection, call)),
             Ok(Err(PoolError::Backend(error))) => Err(error),
+            Ok(Err(PoolError::Timeout(_))) => Err(call.timed_out()),
             Ok(Err(error)) => Err(MemcacheStoreError::Protocol {
                 server: call.node.server.to_string(),
                 command,
@@ -391,6 +483,7 @@ impl fmt::Debug for MemcacheStore {
             .field("servers", &self.servers().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .field("pool_size", &self.pool_size())
+            .field("max_value_size", &self.max_value_size)
             .finish()
     }
 }
@@ -400,18 +493,19 @@ impl SessionStore for MemcacheStore {
         StoreFuture::new(async move {
             let exptime = exptime(ttl, SystemTime::now());
             let (mut connection, call) = self.checkout(key, "gat").await?;
-            let outcome =
-                tokio::time::timeout_at(call.deadline, connection.gat(key, exptime)).await;
+            let read = connection.gat(key, exptime, self.max_value_size);
+            let outcome = tokio::time::timeout_at(call.deadline, read).await;
             Ok(call.settle(connection, outcome)?)
         })
     }
 
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         StoreFuture::new(async move {
+            self.check_size(value)?;
             let exptime = exptime(ttl, SystemTime::now());
-            let (mut connection, call) = self.checkout(key, "set").await?;
+            let (mut connection, call) = self.checkout(key, "replace").await?;
             let outcome =
-                tokio::time::timeout_at(call.deadline, connection.set(key, value, exptime)).await;
+                tokio::time::timeout_at(call.deadline, connection.put(key, value, exptime)).await;
             Ok(call.settle(connection, outcome)?)
         })
     }
@@ -432,8 +526,8 @@ impl SessionStore for MemcacheStore {
         StoreFuture::new(async move {
             let exptime = exptime(ttl, SystemTime::now());
             let (mut connection, call) = self.checkout(key, "gats").await?;
-            let outcome =
-                tokio::time::timeout_at(call.deadline, connection.gats(key, exptime)).await;
+            let read = connection.gats(key, exptime, self.max_value_size);
+            let outcome = tokio::time::timeout_at(call.deadline, read).await;
             let found = call.settle(connection, outcome)?;
             Ok(found.map(|(value, unique)| Stored {
                 value,
@@ -450,6 +544,7 @@ impl SessionStore for MemcacheStore {
         expect: Expect<'a>,
     ) -> StoreFuture<'a, SaveOutcome> {
         StoreFuture::new(async move {
+            self.check_size(value)?;
             let exptime = exptime(ttl, SystemTime::now());
             let first = match expect {
                 Expect::Absent => "add",
@@ -466,6 +561,7 @@ impl SessionStore for MemcacheStore {
                 value,
                 exptime,
                 expect,
+                self.max_value_size,
             );
             let outcome = tokio::time::timeout_at(call.deadline, write).await;
             Ok(call.settle(connection, outcome)?)
@@ -475,13 +571,17 @@ impl SessionStore for MemcacheStore {
     fn compare_and_set(&self) -> bool {
         true
     }
+
+    fn max_value_size(&self) -> Option<usize> {
+        Some(self.max_value_size)
+    }
 }
 
 /// The commands of one `save_if` on one connection: `add` for a new key;
 /// `cas` with the loaded unique, then `gets` after `EXISTS` to return what
 /// the other writer left; without a unique, `gets` first to compare the
 /// bytes and learn it. `command` names the command under way, for the
-/// timeout error.
+/// timeout error; `max` bounds the value `gets` reads.
 async fn write_if(
     connection: &mut Connection,
     command: &mut &'static str,
@@ -489,6 +589,7 @@ async fn write_if(
     value: &[u8],
     exptime: u32,
     expect: Expect<'_>,
+    max: usize,
 ) -> Result<SaveOutcome, MemcacheStoreError> {
     let changed = |value, unique| {
         SaveOutcome::Changed(Stored {
@@ -513,7 +614,7 @@ async fn write_if(
             version: None,
         } => {
             *command = "gets";
-            match connection.gets(key).await? {
+            match connection.gets(key, max).await? {
                 None => return Ok(SaveOutcome::Gone),
                 Some((current, unique)) if current != base => return Ok(changed(current, unique)),
                 Some((_, unique)) => unique,
@@ -527,7 +628,7 @@ async fn write_if(
         Swapped::NotFound => Ok(SaveOutcome::Gone),
         Swapped::Exists => {
             *command = "gets";
-            Ok(match connection.gets(key).await? {
+            Ok(match connection.gets(key, max).await? {
                 Some((current, unique)) => changed(current, unique),
                 // Deleted between the two commands.
                 None => SaveOutcome::Gone,
@@ -566,7 +667,7 @@ fn check_key(key: &str) -> Result<(), MemcacheStoreError> {
         return Ok(());
     };
     Err(MemcacheStoreError::InvalidKey {
-        key: escaped(key.as_bytes(), 80),
+        key: quoted(key.as_bytes(), 80),
         reason,
     })
 }

@@ -8,10 +8,11 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::error::redacted;
 use super::ring::Ring;
 use super::{check_key, exptime, MemcacheStore, MemcacheStoreError};
 use crate::store::{Expect, SaveOutcome, SessionStore, Stored};
-use crate::StoreError;
+use crate::{ErrorClass, StoreError};
 
 const DAY: u64 = 86_400;
 
@@ -65,6 +66,102 @@ fn keys_are_printable_ascii_without_spaces_up_to_250_bytes() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
+    // An invalid key shows no more of an id than `redact_key` does.
+    let id = "9ca69ea696434e99beff2880eb95116a";
+    for bad in [
+        format!("session:{id} noreply"),
+        format!("session:{id}\r\nflush_all"),
+        format!("{id}{id}{id}{id}{id}{id}{id}{id}"),
+    ] {
+        let error = check_key(&bad).unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains(&id[..5]), "{shown}");
+        assert!(shown.contains("9ca6…"), "{shown}");
+        assert_eq!(error.class(), ErrorClass::Permanent);
+    }
+}
+
+#[test]
+fn redacted_cuts_hex_runs_and_keeps_words_and_numbers() {
+    let id = "9ca69ea696434e99beff2880eb95116a";
+    for (text, want) in [
+        (
+            format!("VALUE session:{id} 0 1099511627776 18446744073709551615"),
+            "VALUE session:9ca6… 0 1099511627776 18446744073709551615".to_string(),
+        ),
+        (
+            "SERVER_ERROR object too large for cache".into(),
+            "SERVER_ERROR object too large for cache".into(),
+        ),
+        (
+            "CLIENT_ERROR bad data chunk".into(),
+            "CLIENT_ERROR bad data chunk".into(),
+        ),
+        (format!("x{id}y"), "x9ca6…y".into()),
+        (id.to_uppercase(), "9CA6…".into()),
+        // 21 digits: more than any number memcached sends.
+        ("123456789012345678901".into(), "1234…".into()),
+        (
+            "dead beef café 1.6.18".into(),
+            "dead beef café 1.6.18".into(),
+        ),
+        ("\\x00\\x0a".into(), "\\x00\\x0a".into()),
+        (String::new(), String::new()),
+    ] {
+        assert_eq!(redacted(&text), want, "{text}");
+    }
+}
+
+#[test]
+fn errors_are_classed() {
+    let refused = |reply: &str| MemcacheStoreError::Refused {
+        server: "s:1".into(),
+        command: "add",
+        reply: reply.into(),
+    };
+    let io = |kind| MemcacheStoreError::Io {
+        server: "s:1".into(),
+        command: "gat",
+        source: std::io::Error::from(kind),
+    };
+    let transient = [
+        MemcacheStoreError::Connect {
+            server: "s:1".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        },
+        io(std::io::ErrorKind::ConnectionReset),
+        io(std::io::ErrorKind::UnexpectedEof),
+        MemcacheStoreError::Timeout {
+            server: "s:1".into(),
+            command: "gat",
+            timeout: Duration::from_secs(1),
+        },
+        refused("SERVER_ERROR out of memory storing object"),
+        refused("SERVER_ERROR temporary failure"),
+        refused("SERVER_ERROR backend failure"),
+    ];
+    let permanent = [
+        refused("SERVER_ERROR object too large for cache"),
+        refused("CLIENT_ERROR bad data chunk"),
+        refused("ERROR"),
+        MemcacheStoreError::Protocol {
+            server: "s:1".into(),
+            command: "gat",
+            detail: "unexpected answer".into(),
+        },
+        MemcacheStoreError::ValueTooLarge { size: 2, max: 1 },
+        MemcacheStoreError::InvalidKey {
+            key: "\"a b\"".into(),
+            reason: "it holds a space",
+        },
+    ];
+    let classed = (transient.into_iter().map(|e| (e, ErrorClass::Transient)))
+        .chain(permanent.into_iter().map(|e| (e, ErrorClass::Permanent)));
+    for (error, class) in classed {
+        assert_eq!(error.class(), class, "{error}");
+        let shown = error.to_string();
+        assert_eq!(StoreError::from(error).class(), class, "{shown}");
+    }
 }
 
 #[test]
@@ -104,6 +201,15 @@ fn builder_settings() {
     assert_eq!(store.timeout(), MemcacheStore::DEFAULT_TIMEOUT);
     assert!(MemcacheStore::DEFAULT_TIMEOUT <= Duration::from_secs(2));
     assert_eq!(store.pool_size(), MemcacheStore::DEFAULT_POOL_SIZE);
+    assert_eq!(store.max_value_size(), 1024 * 1024 - 1024);
+    assert_eq!(
+        SessionStore::max_value_size(&store),
+        Some(MemcacheStore::DEFAULT_MAX_VALUE_SIZE)
+    );
+    let limited = store.clone().with_max_value_size(4096);
+    assert_eq!(SessionStore::max_value_size(&limited), Some(4096));
+    let huge = store.clone().with_max_value_size(usize::MAX);
+    assert_eq!(huge.max_value_size(), MemcacheStore::MAX_VALUE_SIZE_LIMIT);
     let store = store
         .with_timeout(Duration::from_millis(10))
         .with_pool_size(0);
@@ -482,6 +588,7 @@ async fn a_cas_over_the_item_size_limit_is_an_error_and_leaves_the_old_value() {
         }
         other => panic!("{other}"),
     }
+    assert_eq!(error.class(), ErrorClass::Permanent);
     assert_eq!(
         store.load(&key, TTL).await.unwrap().unwrap(),
         br#"{"small":1}"#
