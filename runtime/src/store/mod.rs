@@ -119,6 +119,38 @@ impl fmt::Debug for RedactedKey<'_> {
     }
 }
 
+/// `text` with every run of more than four ASCII hex digits cut to its
+/// first four and `…`, except a decimal number of at most 20 digits (a
+/// port, a length, a CAS unique) and a run `keep` accepts: a session id is
+/// 32 lowercase hex digits, so no more of one than [`redact_key`] shows is
+/// left, wherever it stands in a server's error text.
+#[cfg(any(feature = "redis", feature = "memcache"))]
+pub(crate) fn redact_ids(text: &str, keep: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Hex digits are ASCII, so both ends of a run are char boundaries.
+        let plain = rest
+            .find(|c: char| c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let run = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        let (hex, after) = rest.split_at(run);
+        let number = hex.len() <= 20 && hex.bytes().all(|b| b.is_ascii_digit());
+        if hex.len() <= SHOWN_ID_CHARS || number || keep(hex) {
+            out.push_str(hex);
+        } else {
+            out.push_str(&hex[..SHOWN_ID_CHARS]);
+            out.push('…');
+        }
+        rest = after;
+    }
+    out
+}
+
 /// What a store method returns: a result the store already has, or a boxed
 /// future that produces it.
 ///

@@ -703,40 +703,11 @@ fn shows_no_id(error: &RedisError) -> bool {
     redacted(&text) == text
 }
 
-/// Hex digits of a run that [`redacted`] keeps: as many as
-/// [`redact_key`](super::redact_key) shows of an id.
-const SHOWN_HEX: usize = 4;
-
-/// `text` with every run of more than four ASCII hex digits cut to its
-/// first four and `…`, except a decimal number of at most 20 digits (a
-/// port, a length, an error code) and the SHA-1 of the store's own script
-/// (which Redis names in a script's errors): a session id is 32 lowercase
-/// hex digits, so no more of one than [`redact_key`](super::redact_key)
-/// shows is left, wherever it stands in the text.
+/// `text` with ids cut as [`redact_key`](super::redact_key) cuts them,
+/// except the SHA-1 of the store's own script, which Redis names in a
+/// script's errors.
 fn redacted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        // Hex digits are ASCII, so both ends of a run are char boundaries.
-        let plain = rest
-            .find(|c: char| c.is_ascii_hexdigit())
-            .unwrap_or(rest.len());
-        out.push_str(&rest[..plain]);
-        rest = &rest[plain..];
-        let run = rest
-            .find(|c: char| !c.is_ascii_hexdigit())
-            .unwrap_or(rest.len());
-        let (hex, after) = rest.split_at(run);
-        let number = hex.len() <= 20 && hex.bytes().all(|b| b.is_ascii_digit());
-        if hex.len() <= SHOWN_HEX || number || hex == save_if_loaded_sha() {
-            out.push_str(hex);
-        } else {
-            out.push_str(&hex[..SHOWN_HEX]);
-            out.push('…');
-        }
-        rest = after;
-    }
-    out
+    super::redact_ids(text, |hex| hex == save_if_loaded_sha())
 }
 
 impl fmt::Debug for RedisStoreError {

@@ -231,10 +231,6 @@ impl From<MemcacheStoreError> for StoreError {
     }
 }
 
-/// Hex digits of a run that [`redacted`] keeps: as many as
-/// [`redact_key`](crate::store::redact_key) shows of an id.
-const SHOWN_HEX: usize = 4;
-
 /// `bytes` for an error message: escaped, with ids redacted (see
 /// [`redacted`]), at most `max` characters.
 pub(super) fn printable(bytes: &[u8], max: usize) -> String {
@@ -250,33 +246,8 @@ pub(super) fn quoted(bytes: &[u8], max: usize) -> String {
     format!("\"{}\"", printable(bytes, max))
 }
 
-/// `text` with every run of more than four ASCII hex digits cut to its
-/// first four and `…`, except a decimal number of at most 20 digits (a
-/// length, a CAS unique): a session id is 32 lowercase hex digits, so no
-/// more of one than [`redact_key`](crate::store::redact_key) shows is left,
-/// wherever it stands in the text.
+/// `text` with ids cut as [`redact_key`](crate::store::redact_key) cuts
+/// them.
 pub(super) fn redacted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        // Hex digits are ASCII, so both ends of a run are char boundaries.
-        let plain = rest
-            .find(|c: char| c.is_ascii_hexdigit())
-            .unwrap_or(rest.len());
-        out.push_str(&rest[..plain]);
-        rest = &rest[plain..];
-        let run = rest
-            .find(|c: char| !c.is_ascii_hexdigit())
-            .unwrap_or(rest.len());
-        let (hex, after) = rest.split_at(run);
-        let number = hex.len() <= 20 && hex.bytes().all(|b| b.is_ascii_digit());
-        if hex.len() <= SHOWN_HEX || number {
-            out.push_str(hex);
-        } else {
-            out.push_str(&hex[..SHOWN_HEX]);
-            out.push('…');
-        }
-        rest = after;
-    }
-    out
+    crate::store::redact_ids(text, |_| false)
 }
