@@ -42,6 +42,16 @@ set +e
 cargo test --workspace --all-features 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# Property tests: each fuzz target's hook (sessionkit::fuzzing, see
+# FUZZING.md) over SESSIONKIT_PROPS_CASES generated inputs (default
+# 1,000,000; seeded by SESSIONKIT_PROPS_SEED, so reproducible), built in the
+# optimized `props` profile; counted in the closing line below.
+echo "==> property tests (${SESSIONKIT_PROPS_CASES:-1000000} inputs per target)"
+set +e
+cargo test --profile props -p sessionkit-props --test props --test memcache 2>&1 | tee -a "$log"
+props_status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -eq 0 ]; then status=$props_status; fi
 # One closing line over every test binary and doc-test run (cargo's own last
 # line is the last binary's, often a doc-test run with 0 tests).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

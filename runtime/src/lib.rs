@@ -86,9 +86,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod checked;
 #[cfg(feature = "axum")]
 mod codec;
-mod checked;
 #[cfg(feature = "axum")]
 mod commit;
 pub mod config;
@@ -96,6 +96,9 @@ pub mod config;
 mod cookie;
 mod data;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 #[cfg(feature = "axum")]
 mod merge;
@@ -103,9 +106,6 @@ mod merge;
 mod queue;
 pub mod store;
 mod untyped;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
 
 #[cfg(feature = "axum")]
 mod extract;
