@@ -197,6 +197,39 @@ impl Memcached {
         }
     }
 
+    /// The client addresses of the connections open now (`stats conns`),
+    /// the one asking included.
+    pub fn client_addresses(&self) -> std::collections::BTreeSet<String> {
+        let mut reader = self.request(b"stats conns\r\n");
+        let mut listening = std::collections::BTreeSet::new();
+        let mut addresses = std::collections::BTreeMap::new();
+        loop {
+            let line = read_line(&mut reader);
+            if line == "END" {
+                break;
+            }
+            // `STAT <fd>:<field> <value>`
+            let mut parts = line.splitn(3, ' ');
+            assert_eq!(parts.next(), Some("STAT"), "{line:?}");
+            let (fd, field) = parts.next().unwrap().split_once(':').unwrap();
+            let value = parts.next().unwrap_or("").to_string();
+            match field {
+                "addr" => {
+                    addresses.insert(fd.to_string(), value);
+                }
+                "state" if value == "conn_listening" => {
+                    listening.insert(fd.to_string());
+                }
+                _ => {}
+            }
+        }
+        addresses
+            .into_iter()
+            .filter(|(fd, _)| !listening.contains(fd))
+            .map(|(_, address)| address)
+            .collect()
+    }
+
     /// One numeric statistic, e.g. `cmd_get`.
     pub fn stat(&self, name: &str) -> u64 {
         self.stats()[name].parse().unwrap()
