@@ -66,9 +66,6 @@ impl SessionStore for FailsFor {
     fn compare_and_set(&self) -> bool {
         true
     }
-    fn immediate(&self) -> bool {
-        true
-    }
 }
 
 async fn login_and_fill_cart(mut v: Session<Visit>, mut c: Session<Cart>) -> String {

@@ -30,6 +30,8 @@ const TTL: Duration = Duration::from_secs(3600);
 session_config! {
     /// The session every route here uses.
     pub HARD { cookie_name: "hard", prefix: "hard:", session_name: "hard" }
+    /// A second cookie, for the start-up override checks.
+    ALT { cookie_name: "alt", prefix: "alt:", session_name: "alt" }
 }
 
 #[derive(Session, Serialize, Deserialize, Default, Debug)]
@@ -99,9 +101,6 @@ impl SessionStore for Faulty {
         }
     }
     fn compare_and_set(&self) -> bool {
-        true
-    }
-    fn immediate(&self) -> bool {
         true
     }
     fn max_value_size(&self) -> Option<usize> {
@@ -180,6 +179,12 @@ async fn cached(s: Session<Data>, Path(kind): Path<String>) -> impl IntoResponse
             .insert(header::VARY, "Accept-Encoding".parse().unwrap());
     }
     response
+}
+
+/// A session type whose config has the cookie name `alt`.
+struct AltConfig;
+impl sessionkit::ConfigSource for AltConfig {
+    const CONFIG: SessionConfig = ALT;
 }
 
 /// Uses the untyped session of the same config.
@@ -479,9 +484,11 @@ fn with_config_refuses_a_config_that_breaks_a_rule() {
         "alt",
     );
     let error = SessionLayer::new(MemoryStore::new())
-        .with_config(config)
+        .with_config::<sessionkit::Untyped<AltConfig>>(config)
         .err()
         .expect("refused");
+    let fields: Vec<_> = error.violations().map(|(field, _)| field).collect();
+    assert_eq!(fields, [sessionkit::config::Field::Samesite], "{error}");
     assert!(error.to_string().contains("secure"), "{error}");
 }
 

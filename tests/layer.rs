@@ -157,8 +157,7 @@ impl FailingStore {
     }
 }
 
-/// Ready, like the memory store's futures: the layer takes the failure
-/// without awaiting (its immediate path).
+/// A failure that is ready at once, like the memory store's answers.
 fn failed<'a, T: Send + 'a>(what: &'static str) -> StoreFuture<'a, T> {
     StoreFuture::ready(Err(StoreError::new(what)))
 }
@@ -181,9 +180,6 @@ impl SessionStore for FailingStore {
             return failed("injected delete failure");
         }
         self.inner.delete(key)
-    }
-    fn immediate(&self) -> bool {
-        self.inner.immediate()
     }
 }
 
@@ -845,7 +841,7 @@ async fn with_config_overrides_domain_and_secure_on_set_and_delete_cookies() {
         .with_secure(true)
         .unwrap();
     let layer = SessionLayer::new(MemoryStore::new())
-        .with_config(config)
+        .with_config::<app::Visit>(config)
         .unwrap();
     let mut browser = Browser::new(serve(app::router().layer(layer)).await);
 
@@ -884,6 +880,28 @@ async fn with_config_overrides_domain_and_secure_on_set_and_delete_cookies() {
     );
 }
 
+/// An override names its session type, and must keep that type's cookie
+/// name: an override for a cookie no session type uses would otherwise be
+/// ignored without a word.
+#[test]
+fn with_config_refuses_a_cookie_name_its_session_type_does_not_use() {
+    let error = SessionLayer::new(MemoryStore::new())
+        .with_config::<app::Visit>(app::CART)
+        .err()
+        .expect("the cart's config accepted for the visit session");
+    let violations: Vec<_> = error.violations().collect();
+    assert_eq!(violations.len(), 1, "{error}");
+    assert_eq!(violations[0].0, Field::CookieName);
+    assert!(
+        violations[0].1.contains("\"cart\"") && violations[0].1.contains("Visit"),
+        "{error}"
+    );
+    // Its own cookie name is accepted.
+    assert!(SessionLayer::new(MemoryStore::new())
+        .with_config::<app::Cart>(app::CART)
+        .is_ok());
+}
+
 #[test]
 fn with_domain_rejects_an_invalid_domain_and_says_why() {
     let error = SessionConfig::DEFAULT
@@ -895,6 +913,101 @@ fn with_domain_rejects_an_invalid_domain_and_says_why() {
         "{text}"
     );
     assert!(error.violations().any(|(field, _)| field == Field::Domain));
+}
+
+// ---------------------------------------------------------------------------
+// Rejections are data; optional sessions
+
+/// Answers a failed load its own way, from the rejection it was handed.
+async fn own_answer(session: Result<Session<Visit>, SessionRejection>) -> String {
+    match session {
+        Ok(v) => format!("n={}", v.n),
+        Err(SessionRejection::Failed(failure)) => {
+            format!("no session ({:?})", failure.error().class())
+        }
+        Err(other) => format!("other: {other}"),
+    }
+}
+
+/// The visitor's stored session, if there is one.
+async fn optional(session: Option<Session<Visit>>) -> String {
+    match session {
+        Some(v) => format!("n={}", v.n),
+        None => "none".to_owned(),
+    }
+}
+
+/// A layer whose error handler counts its calls.
+fn counting_handler(store: FailingStore, calls: &Calls) -> SessionLayer {
+    let calls = calls.clone();
+    SessionLayer::new(store).with_error_handler(move |error| {
+        calls.0.fetch_add(1, Ordering::SeqCst);
+        sessionkit::default_error_response(error)
+    })
+}
+
+/// A handler that takes the rejection and answers it itself gets no log
+/// line and no call of the error handler: only turning a rejection into a
+/// response applies the layer's error policy.
+#[tokio::test]
+async fn a_rejection_the_handler_answers_itself_applies_no_error_policy() {
+    let store = FailingStore::new();
+    let handled = Calls::default();
+    let router = app::router()
+        .route("/own", get(own_answer))
+        .layer(counting_handler(store.clone(), &handled));
+    let addr = serve(router).await;
+    let mut browser = Browser::new(addr);
+    assert_eq!(browser.get("/incr").await.body, "1");
+    let cookie = cookie_header(&browser);
+
+    store.faults.set(true, false, false);
+    let (reply, logs) = capture_logs(get_full(addr, "/own", Some(&cookie))).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "no session (Transient)");
+    assert_eq!(handled.get(), 0, "the error handler ran");
+    assert!(!logged(&logs, &["session error"]), "logged:\n{logs}");
+
+    // The same failure, left to the layer: logged once, answered once.
+    let (reply, logs) = capture_logs(get_full(addr, "/get", Some(&cookie))).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(handled.get(), 1);
+    assert_eq!(logs.matches("session error").count(), 1, "{logs}");
+}
+
+#[tokio::test]
+async fn an_optional_session_is_the_visitors_stored_one_or_none() {
+    let store = FailingStore::new();
+    let handled = Calls::default();
+    let router = app::router()
+        .route("/optional", get(optional))
+        .layer(counting_handler(store.clone(), &handled));
+    let addr = serve(router).await;
+    let mut browser = Browser::new(addr);
+
+    // No session yet: none, and none is started.
+    let reply = browser.get("/optional").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "none"));
+    assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+    assert!(store.inner.is_empty());
+    // An id the store does not know: none, and no new cookie.
+    let reply = browser
+        .get_raw("/optional", &[format!("session={}", new_id())])
+        .await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "none"));
+    assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+
+    // A stored session: there, and its cookie slides as usual.
+    assert_eq!(browser.get("/incr").await.body, "1");
+    let reply = browser.get("/optional").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "n=1"));
+    assert!(!reply.set_cookies.is_empty());
+
+    // A failed load is still the layer's error response.
+    store.faults.set(true, false, false);
+    let reply = browser.get("/optional").await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(handled.get(), 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -2,85 +2,9 @@
 
 mod support;
 
-use std::time::Duration;
-
-use sessionkit::store::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 use sessionkit::MemoryStore;
 
 conformance_tests!(|| async { MemoryStore::new() });
-
-/// The memory store, but every future it returns waits once before it does
-/// its work, although the store says it is `immediate`: a store that breaks
-/// that promise must still work (the layer drops the pending future
-/// unpolled and does the operation again in a future of its own).
-#[derive(Clone)]
-struct NotQuiteImmediate(MemoryStore);
-
-fn later<'a, T: Send + 'a>(
-    work: impl FnOnce() -> StoreFuture<'a, T> + Send + 'a,
-) -> StoreFuture<'a, T> {
-    StoreFuture::new(async move {
-        tokio::task::yield_now().await;
-        work().await
-    })
-}
-
-impl SessionStore for NotQuiteImmediate {
-    fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
-        later(move || self.0.load(key, ttl))
-    }
-    fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
-        later(move || self.0.save(key, value, ttl))
-    }
-    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        later(move || self.0.delete(key))
-    }
-    fn load_versioned<'a>(
-        &'a self,
-        key: &'a str,
-        ttl: Duration,
-    ) -> StoreFuture<'a, Option<Stored>> {
-        later(move || self.0.load_versioned(key, ttl))
-    }
-    fn save_if<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a [u8],
-        ttl: Duration,
-        expect: Expect<'a>,
-    ) -> StoreFuture<'a, SaveOutcome> {
-        later(move || self.0.save_if(key, value, ttl, expect))
-    }
-    fn compare_and_set(&self) -> bool {
-        true
-    }
-    fn immediate(&self) -> bool {
-        true
-    }
-}
-
-#[tokio::test]
-async fn a_store_that_is_not_immediate_after_all_still_saves_and_deletes() {
-    let store = support::Counting::new(NotQuiteImmediate(MemoryStore::new()));
-    let addr = support::serve(support::app::app(store.clone())).await;
-    let mut browser = support::Browser::new(addr);
-    assert_eq!(browser.get("/incr").await.body, "1");
-    assert_eq!(browser.get("/incr").await.body, "2");
-    assert_eq!(browser.get("/get").await.body, "2");
-    assert_eq!(store.inner.0.len(), 1);
-    // Each of the two saves was started, found pending, dropped unpolled and
-    // done again; the read-only request saved nothing.
-    assert_eq!(store.counts.get(), (2, 4, 0));
-    let reply = browser.get("/clear").await;
-    assert_eq!(reply.status, 200);
-    assert_eq!(store.inner.0.len(), 0, "the clear deleted the session");
-    assert!(
-        browser.jar.is_empty(),
-        "and expired its cookie: {:?}",
-        reply.set_cookies
-    );
-    assert_eq!(store.counts.get(), (3, 4, 2));
-}
 
 /// A flood of new visitors past the capacity evicts idle sessions, never
 /// fails a request, and keeps the store at its bound; a visitor who keeps

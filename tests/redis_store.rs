@@ -17,11 +17,11 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sessionkit::redis::aio::{
+use sessionkit::store::redis::client::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
-use sessionkit::redis::cluster::ClusterClient;
-use sessionkit::redis::{cmd, Client};
+use sessionkit::store::redis::client::cluster::ClusterClient;
+use sessionkit::store::redis::client::{cmd, Client};
 use sessionkit::store::redis::RedisStoreError;
 use sessionkit::store::Expect;
 use sessionkit::{ErrorClass, RedisStore, SessionId, SessionStore, StoreError};
@@ -897,7 +897,7 @@ async fn error_messages_never_show_a_session_id() {
         let error = store.save_if(&key, b"{}", TTL, loaded).await.unwrap_err();
         let inner = std::error::Error::source(redis_cause(&error));
         assert!(
-            inner.is_some_and(|e| e.is::<sessionkit::redis::RedisError>()),
+            inner.is_some_and(|e| e.is::<sessionkit::store::redis::client::RedisError>()),
             "{error}"
         );
     })

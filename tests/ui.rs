@@ -1,5 +1,5 @@
-//! Compile-time behaviour of the macros: what compiles, and the diagnostics
-//! of what must not. Regenerate the `.stderr` files with
+//! Compile-time behaviour of the macros and the store trait: what compiles,
+//! and the diagnostics of what must not. Regenerate the `.stderr` files with
 //! `TRYBUILD=overwrite cargo test --test ui`, then read the diff.
 
 #[test]
@@ -9,4 +9,5 @@ fn ui() {
     t.compile_fail("tests/ui/session_config/fail/*.rs");
     t.pass("tests/ui/derive_session/pass/*.rs");
     t.compile_fail("tests/ui/derive_session/fail/*.rs");
+    t.compile_fail("tests/ui/store/fail/*.rs");
 }

@@ -5,7 +5,7 @@ use sessionkit::fuzzing::{
     nested_value, MemcacheCommand, Object, Probe, RedisCall, COOKIE_NAMES, KEY, MAX_LINE,
     PROBE_FIELDS, REDIS_ERRORS, REDIS_MAX_VALUE, SPECIAL_FLOATS,
 };
-use sessionkit::redis::Value as Reply;
+use sessionkit::store::redis::client::Value as Reply;
 
 use crate::Rng;
 

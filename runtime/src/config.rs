@@ -289,6 +289,68 @@ impl SessionConfig {
     }
 }
 
+impl SessionConfig {
+    /// Checks a start-up override of `compiled`, the config of the session
+    /// type `type_name`: every rule, and the same cookie name, all reported
+    /// at once.
+    pub(crate) fn validate_override_of(
+        &self,
+        compiled: &SessionConfig,
+        type_name: &str,
+    ) -> Result<(), ConfigError> {
+        let mut violations = match self.validate() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.violations,
+        };
+        if self.cookie_name() != compiled.cookie_name() {
+            violations.push(sessionkit_rules::Violation {
+                field: Field::CookieName,
+                message: format!(
+                    "`cookie_name` {:?} is not the cookie of `{type_name}`, which is {:?}; an override keeps the cookie name of the session type it is for",
+                    self.cookie_name(),
+                    compiled.cookie_name()
+                ),
+            });
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { violations })
+        }
+    }
+}
+
+/// Names the config of a session type that is not a derived struct: an
+/// [`UntypedSession`](crate::UntypedSession)'s.
+///
+/// ```
+/// use sessionkit::config::{ConfigSource, SessionConfig};
+/// use sessionkit::{session_config, UntypedSession};
+///
+/// session_config! { ALT { cookie_name: "alt", prefix: "alt:", session_name: "alt_session" } }
+///
+/// struct Alt;
+/// impl ConfigSource for Alt {
+///     const CONFIG: SessionConfig = ALT;
+/// }
+///
+/// async fn handler(mut alt: UntypedSession<Alt>) {
+///     alt.insert("seen", true).unwrap();
+/// }
+/// ```
+pub trait ConfigSource: 'static {
+    /// The session's config.
+    const CONFIG: SessionConfig;
+}
+
+/// The default config ([`SessionConfig::DEFAULT`]), sanic-session's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultConfig;
+
+impl ConfigSource for DefaultConfig {
+    const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

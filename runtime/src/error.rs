@@ -112,7 +112,7 @@ pub enum Error {
         /// The `session_name` of the session's config.
         session_name: String,
         /// What serde_json reported.
-        source: std::sync::Arc<serde_json::Error>,
+        source: serde_json::Error,
     },
     /// The encoded session is larger than the layer's
     /// [`max_size`](crate::SessionLayer::with_max_size) or the store's own

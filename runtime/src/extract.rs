@@ -1,31 +1,39 @@
-//! The axum extractor for [`Session<T>`](struct@crate::Session) and its rejection.
+//! The axum extractors for [`Session<T>`](struct@crate::Session) and
+//! `Option<Session<T>>`, and their rejection.
 
 use std::fmt;
+use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
 
-use crate::layer::error_response;
-use crate::session::RequestHandle;
+use crate::request::{LayerState, RequestHandle};
+use crate::response::error_response;
 use crate::{Error, Session, SessionData};
 
 /// Why a [`Session<T>`](struct@crate::Session) could not be extracted.
+///
+/// A rejection is only data: building one logs nothing and calls no error
+/// handler. That happens when it becomes a response
+/// ([`IntoResponse`]), so a handler that takes
+/// `Result<Session<T>, SessionRejection>` and answers the error its own way
+/// leaves no trace of the layer's error policy.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SessionRejection {
     /// No [`SessionLayer`](crate::SessionLayer) runs in front of the handler.
     MissingLayer,
-    /// Loading failed; the response comes from the layer's error handler
-    /// (`503 Service Unavailable` by default).
+    /// Loading failed; as a response it is the layer's error policy's
+    /// (`503 Service Unavailable` for a store that can come back, by default).
     Failed(SessionFailure),
 }
 
-/// A session that failed to load, with the response the layer's error policy chose.
+/// A session that failed to load, and the layer whose error policy answers it.
 pub struct SessionFailure {
     error: Error,
-    response: Response,
+    layer: Arc<LayerState>,
 }
 
 impl SessionFailure {
@@ -33,14 +41,18 @@ impl SessionFailure {
     pub fn error(&self) -> &Error {
         &self.error
     }
+
+    /// What went wrong, taken out (the layer's error policy is not applied).
+    pub fn into_error(self) -> Error {
+        self.error
+    }
 }
 
 impl fmt::Debug for SessionFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionFailure")
             .field("error", &self.error)
-            .field("status", &self.response.status())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,6 +63,7 @@ impl fmt::Display for SessionRejection {
                 "missing session layer: `Session<T>` needs `SessionLayer` in front of the handler; \
                  perhaps you forgot to add `.layer(SessionLayer::new(store))` to your `Router`?",
             ),
+            // Transparent: the error's own text, and its source below.
             SessionRejection::Failed(failure) => fmt::Display::fmt(&failure.error, f),
         }
     }
@@ -60,23 +73,27 @@ impl std::error::Error for SessionRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SessionRejection::MissingLayer => None,
-            SessionRejection::Failed(failure) => Some(&failure.error),
+            SessionRejection::Failed(failure) => std::error::Error::source(&failure.error),
         }
     }
 }
 
 impl IntoResponse for SessionRejection {
+    /// Logs the rejection and answers it: a missing layer with `500`, a
+    /// failed load with the layer's error policy.
     fn into_response(self) -> Response {
         match self {
             SessionRejection::MissingLayer => {
                 tracing::error!("{self}");
                 (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
             }
-            SessionRejection::Failed(failure) => failure.response,
+            SessionRejection::Failed(failure) => error_response(&failure.layer, &failure.error),
         }
     }
 }
 
+/// Extracts the request's session of type `T`: the visitor's stored one, or
+/// a fresh one (stored once it holds something).
 impl<S, T> FromRequestParts<S> for Session<T>
 where
     S: Send + Sync,
@@ -85,14 +102,67 @@ where
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(RequestHandle(request)) = parts.extensions.get::<RequestHandle>() else {
-            return Err(SessionRejection::MissingLayer);
-        };
-        Session::extract(request, &parts.headers)
-            .await
-            .map_err(|error| {
-                let response = error_response(&request.shared, &error);
-                SessionRejection::Failed(SessionFailure { error, response })
-            })
+        let request = handle(parts)?;
+        match Session::extract(request, &parts.headers, true).await {
+            Ok(Some(session)) => Ok(session),
+            Ok(None) => {
+                unreachable!("with `start_fresh`, a visitor without a session gets a fresh one")
+            }
+            Err(error) => Err(failed(request, error)),
+        }
     }
+}
+
+/// Extracts the visitor's stored session of type `T`, if there is one:
+/// `None` for a visitor without one (no cookie, an id the store does not
+/// know, data that does not decode), and then no session is started. A
+/// session this request already extracted is `Some`. A failed load is still
+/// a rejection, and so is a missing layer.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use sessionkit::Session;
+///
+/// #[derive(Session, Serialize, Deserialize, Default)]
+/// struct Login {
+///     user: Option<String>,
+/// }
+///
+/// async fn greet(login: Option<Session<Login>>) -> String {
+///     match login.as_ref().and_then(|l| l.user.as_deref()) {
+///         Some(user) => format!("hello, {user}"),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// ```
+impl<S, T> OptionalFromRequestParts<S> for Session<T>
+where
+    S: Send + Sync,
+    T: SessionData,
+{
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let request = handle(parts)?;
+        Session::extract(request, &parts.headers, false)
+            .await
+            .map_err(|error| failed(request, error))
+    }
+}
+
+fn handle(parts: &Parts) -> Result<&Arc<crate::request::RequestState>, SessionRejection> {
+    match parts.extensions.get::<RequestHandle>() {
+        Some(RequestHandle(request)) => Ok(request),
+        None => Err(SessionRejection::MissingLayer),
+    }
+}
+
+fn failed(request: &crate::request::RequestState, error: Error) -> SessionRejection {
+    SessionRejection::Failed(SessionFailure {
+        error,
+        layer: Arc::clone(&request.layer),
+    })
 }

@@ -2,44 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::response::{IntoResponse, Response};
-use http::header::RETRY_AFTER;
-use http::{HeaderValue, StatusCode};
+use axum::response::Response;
 use tower_layer::Layer;
 
-use crate::queue::SaveQueues;
+use crate::request::LayerState;
+use crate::response::default_error_response;
 use crate::service::SessionService;
-use crate::{ConfigError, Error, ErrorClass, SessionConfig, SessionStore};
-
-/// Turns a session error into the response the client gets.
-pub(crate) type ErrorHandler = Arc<dyn Fn(&Error) -> Response + Send + Sync>;
-
-/// What every request of one layer shares.
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn SessionStore>,
-    configs: Vec<SessionConfig>,
-    pub(crate) on_error: ErrorHandler,
-    /// Where saves of one session that ran into each other take turns.
-    pub(crate) queues: Arc<SaveQueues>,
-    /// The largest encoded session saved: the layer's own limit, lowered
-    /// to the store's if that is smaller.
-    pub(crate) max_size: usize,
-    /// Whether a handler's 5xx response still saves its sessions' changes.
-    pub(crate) save_on_server_error: bool,
-}
-
-impl Shared {
-    /// The config to use for a session type: a start-up override with the
-    /// same cookie name, or the one compiled in.
-    pub(crate) fn config_for(&self, compiled: SessionConfig) -> SessionConfig {
-        self.configs
-            .iter()
-            .find(|c| c.cookie_name() == compiled.cookie_name())
-            .cloned()
-            .unwrap_or(compiled)
-    }
-}
+use crate::{ConfigError, Error, SessionConfig, SessionData, SessionStore};
 
 /// Adds sessions to an axum router.
 ///
@@ -59,7 +28,7 @@ impl Shared {
 /// not use one cost no store I/O.
 #[derive(Clone)]
 pub struct SessionLayer {
-    shared: Arc<Shared>,
+    state: Arc<LayerState>,
 }
 
 impl SessionLayer {
@@ -74,11 +43,8 @@ impl SessionLayer {
     /// error response for [`Error::TooLarge`] (a `500` by default) and what
     /// was stored before stays as it was.
     pub fn with_max_size(mut self, bytes: usize) -> Self {
-        let shared = Arc::make_mut(&mut self.shared);
-        shared.max_size = shared
-            .store
-            .max_value_size()
-            .map_or(bytes, |s| s.min(bytes));
+        let state = Arc::make_mut(&mut self.state);
+        state.max_size = state.store.max_value_size().map_or(bytes, |s| s.min(bytes));
         self
     }
 
@@ -87,14 +53,14 @@ impl SessionLayer {
     /// way must not persist half its changes, so on a server error nothing
     /// is saved, deleted or cycled, and no session cookie is set.
     pub fn save_on_server_error(mut self, save: bool) -> Self {
-        Arc::make_mut(&mut self.shared).save_on_server_error = save;
+        Arc::make_mut(&mut self.state).save_on_server_error = save;
         self
     }
 
     /// A layer keeping sessions in `store`.
     pub fn new<S: SessionStore>(store: S) -> Self {
         SessionLayer {
-            shared: Arc::new(Shared {
+            state: Arc::new(LayerState {
                 configs: Vec::new(),
                 on_error: Arc::new(default_error_response),
                 queues: Arc::default(),
@@ -107,34 +73,45 @@ impl SessionLayer {
         }
     }
 
-    /// Uses `config` at run time for the session type whose compiled-in
-    /// config has the same `cookie_name` — for deployment values such as
-    /// `domain` and `secure`, validated by [`SessionConfig::with_domain`] and
-    /// [`SessionConfig::with_secure`].
+    /// Uses `config` at run time for the session type `T`, instead of the
+    /// config compiled into it: for deployment values such as `domain` and
+    /// `secure` ([`SessionConfig::with_domain`], [`SessionConfig::with_secure`]).
+    /// Every session type with the same cookie name uses it too.
     ///
-    /// The config is checked against every rule again, whichever way it
-    /// was built: a config that breaks one is refused with the
-    /// [`ConfigError`](crate::ConfigError) naming it, at start-up, instead
-    /// of failing requests later.
+    /// The config is checked against every rule again, and its cookie name
+    /// must be `T`'s (the cookie name is how a request finds its session, so
+    /// it is not a deployment value). A config that breaks any of this is
+    /// refused at start-up, with a [`ConfigError`] that lists every
+    /// violation at once, instead of failing requests later.
     ///
     /// ```
-    /// use sessionkit::{session_config, store::memory::MemoryStore, SessionLayer};
+    /// use serde::{Deserialize, Serialize};
+    /// use sessionkit::{session_config, store::memory::MemoryStore, Session, SessionLayer};
     ///
     /// session_config! { pub CART { cookie_name: "cart", secure: true } }
+    ///
+    /// #[derive(Session, Serialize, Deserialize, Default)]
+    /// #[session(config = CART)]
+    /// struct Cart {
+    ///     items: Vec<String>,
+    /// }
     ///
     /// # fn main() -> Result<(), sessionkit::ConfigError> {
     /// let dev = std::env::var("DEV").is_ok();
     /// let layer = SessionLayer::new(MemoryStore::new())
-    ///     .with_config(CART.with_secure(!dev)?.with_domain(Some("shop.example"))?)?;
+    ///     .with_config::<Cart>(CART.with_secure(!dev)?.with_domain(Some("shop.example"))?)?;
     /// # Ok(()) }
     /// ```
-    pub fn with_config(mut self, config: SessionConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let shared = Arc::make_mut(&mut self.shared);
-        shared
+    pub fn with_config<T: SessionData>(
+        mut self,
+        config: SessionConfig,
+    ) -> Result<Self, ConfigError> {
+        config.validate_override_of(&T::CONFIG, std::any::type_name::<T>())?;
+        let state = Arc::make_mut(&mut self.state);
+        state
             .configs
             .retain(|c| c.cookie_name() != config.cookie_name());
-        shared.configs.push(config);
+        state.configs.push(config);
         Ok(self)
     }
 
@@ -160,7 +137,7 @@ impl SessionLayer {
     where
         F: Fn(&Error) -> Response + Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.shared).on_error = Arc::new(handler);
+        Arc::make_mut(&mut self.state).on_error = Arc::new(handler);
         self
     }
 }
@@ -169,46 +146,6 @@ impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService::new(inner, Arc::clone(&self.shared))
+        SessionService::new(inner, Arc::clone(&self.state))
     }
-}
-
-/// How long the default error response asks a client to wait before it
-/// retries after a transient store error, in seconds.
-pub const RETRY_AFTER_SECS: u32 = 2;
-
-/// The default error policy, by the error's [`class`](Error::class):
-///
-/// * [transient](crate::ErrorClass::Transient) (the store could not be
-///   reached, timed out, or is busy): `503 Service Unavailable` with
-///   `Retry-After: 2` ([`RETRY_AFTER_SECS`]);
-/// * [permanent](crate::ErrorClass::Permanent) (a session too large, data
-///   that cannot be encoded, a refused command, a session extracted twice):
-///   `500 Internal Server Error`.
-///
-/// The body is a short line of plain text that names neither the session
-/// nor the cause; both are in the log line the layer writes.
-pub fn default_error_response(error: &Error) -> Response {
-    match error.class() {
-        ErrorClass::Transient => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))],
-            "session store unavailable, please retry\n",
-        )
-            .into_response(),
-        ErrorClass::Permanent => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "session error\n").into_response()
-        }
-    }
-}
-
-/// Logs a session error with its session name and class, and builds the
-/// response.
-pub(crate) fn error_response(shared: &Shared, error: &Error) -> Response {
-    let class = match error.class() {
-        ErrorClass::Transient => "transient",
-        ErrorClass::Permanent => "permanent",
-    };
-    tracing::error!(session = error.session_name(), class, %error, "session error");
-    (shared.on_error)(error)
 }

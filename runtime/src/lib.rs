@@ -37,7 +37,7 @@
 //! | `memory` | yes | [`store::memory::MemoryStore`], no server needed |
 //! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
 //! | `memcache` | no | `store::memcache::MemcacheStore`: memcached, pooled, several servers (ketama), acknowledged writes |
-//! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::redis`) |
+//! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::store::redis::client`) |
 //!
 //! # Lifecycle
 //!
@@ -110,7 +110,13 @@ mod untyped;
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "axum")]
+pub mod future;
+#[cfg(feature = "axum")]
 mod layer;
+#[cfg(feature = "axum")]
+mod request;
+#[cfg(feature = "axum")]
+mod response;
 #[cfg(feature = "axum")]
 mod scratch;
 #[cfg(feature = "axum")]
@@ -118,27 +124,27 @@ mod service;
 #[cfg(feature = "axum")]
 mod session;
 
-pub use config::{ConfigError, SameSite, SessionConfig};
+pub use config::{ConfigError, ConfigSource, DefaultConfig, SameSite, SessionConfig};
 pub use data::SessionData;
 pub use error::{BoxError, Error, ErrorClass, Result, StoreError};
 pub use id::SessionId;
 pub use sessionkit_macros::{session_config, Session};
 pub use store::{Expect, SaveOutcome, SessionStore, Stored};
-pub use untyped::{ConfigSource, DefaultConfig, Untyped};
+pub use untyped::Untyped;
 
 #[cfg(feature = "axum")]
 pub use extract::{SessionFailure, SessionRejection};
 #[cfg(feature = "axum")]
-pub use layer::{default_error_response, SessionLayer, RETRY_AFTER_SECS};
+pub use layer::SessionLayer;
 #[cfg(feature = "axum")]
-pub use service::{ResponseFuture, SessionService};
+pub use response::{default_error_response, RETRY_AFTER_SECS};
+#[cfg(feature = "axum")]
+pub use service::SessionService;
 #[cfg(feature = "axum")]
 pub use session::Session;
 #[cfg(feature = "axum")]
 pub use untyped::UntypedSession;
 
-#[cfg(feature = "redis")]
-pub use redis;
 #[cfg(feature = "memcache")]
 pub use store::memcache::MemcacheStore;
 #[cfg(feature = "memory")]

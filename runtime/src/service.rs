@@ -1,37 +1,38 @@
-//! `SessionService`: runs the handler, then saves what its sessions changed.
+//! `SessionService`: gives each request its session state, runs the inner
+//! service, then commits what the request's sessions ask for.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use axum::response::Response;
 use http::Request;
-use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::commit::{self, Commit};
-use crate::layer::Shared;
-use crate::session::{RequestHandle, RequestState};
+use crate::future::ResponseFuture;
+use crate::request::{LayerState, RequestHandle, RequestState};
 
 /// The service [`SessionLayer`](crate::SessionLayer) wraps around a router.
+///
+/// It asks nothing of the inner service, its future or the request body
+/// beyond being a service of requests to responses: the inner service is
+/// called on the instance `poll_ready` readied, never cloned, sent or kept
+/// past the call, and the body is passed through untouched. (axum's own
+/// bounds on a router's services still apply there.)
 #[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    layer: Arc<LayerState>,
 }
 
 impl<S> SessionService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        SessionService { inner, shared }
+    pub(crate) fn new(inner: S, layer: Arc<LayerState>) -> Self {
+        SessionService { inner, layer }
     }
 }
 
 impl<S, B> Service<Request<B>> for SessionService<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -42,118 +43,70 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let state = Arc::new(RequestState::new(Arc::clone(&self.shared)));
+        let state = Arc::new(RequestState::new(Arc::clone(&self.layer)));
         request
             .extensions_mut()
             .insert(RequestHandle(Arc::clone(&state)));
         // Called here, on the service `poll_ready` readied: no clone needed.
-        ResponseFuture {
-            state: State::Inner {
-                future: self.inner.call(request),
-                request: Some(state),
-            },
-        }
+        ResponseFuture::new(self.inner.call(request), state)
     }
 }
 
-/// The rest of a commit that has to wait for the store.
-type Finishing = Pin<Box<dyn Future<Output = Response> + Send>>;
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use std::cell::Cell;
+    use std::convert::Infallible;
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::rc::Rc;
 
-pin_project! {
-    /// The future of [`SessionService`]: the inner service's response, then
-    /// the saves it calls for. Nothing is boxed unless a session was used.
-    ///
-    /// Dropped while a commit waits for the store (the client hung up), it
-    /// hands the rest of the commit to the tokio runtime, so that a save or
-    /// a logout's delete that has started also finishes (each store call is
-    /// bounded by the store's timeout).
-    pub struct ResponseFuture<F> {
-        #[pin]
-        state: State<F>,
+    use axum::body::Body;
+    use tower_layer::Layer;
+
+    use super::*;
+    use crate::{MemoryStore, SessionLayer};
+
+    /// A service that is neither `Clone`, `Send` nor `'static`, with a
+    /// future that is not `Send` either.
+    struct Local<'a> {
+        calls: &'a Cell<usize>,
+        _not_send: Rc<()>,
     }
 
-    impl<F> PinnedDrop for ResponseFuture<F> {
-        fn drop(this: Pin<&mut Self>) {
-            if let StateProj::Finish { future } = this.project().state.project() {
-                if let Some(rest) = future.take() {
-                    finish_in_background(rest);
-                }
-            }
+    /// A request body that is neither `Send` nor `'static`.
+    struct LocalBody<'a>(#[allow(dead_code)] &'a Rc<()>);
+
+    impl<'a, 'b> Service<Request<LocalBody<'b>>> for Local<'a> {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + 'a>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<LocalBody<'b>>) -> Self::Future {
+            let calls = self.calls;
+            let not_send = Rc::clone(&self._not_send);
+            Box::pin(async move {
+                drop(not_send);
+                calls.set(calls.get() + 1);
+                Ok(Response::new(Body::from("ok")))
+            })
         }
     }
-}
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Inner {
-            #[pin]
-            future: F,
-            request: Option<Arc<RequestState>>,
-        },
-        Finish {
-            // `None` once the response is out.
-            future: Option<Finishing>,
-        },
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Inner { future, request } => {
-                    let response = ready!(future.poll(cx))?;
-                    let request = request.take().expect("polled after completion");
-                    let slots = std::mem::take(&mut *request.slots());
-                    if slots.is_empty() {
-                        return Poll::Ready(Ok(response));
-                    }
-                    if response.status().is_server_error() && !request.shared.save_on_server_error {
-                        // The handler failed: none of its session changes
-                        // are kept, and the cookies stay as they were.
-                        let mut response = response;
-                        commit::vary_cookie(response.headers_mut());
-                        return Poll::Ready(Ok(response));
-                    }
-                    let mut commit = Commit::new(request, slots);
-                    if commit.run_now() {
-                        return Poll::Ready(Ok(commit.respond(response)));
-                    }
-                    this.state.set(State::Finish {
-                        future: Some(Box::pin(
-                            async move { commit.run().await.respond(response) },
-                        )),
-                    });
-                }
-                StateProj::Finish { future } => {
-                    let rest = future.as_mut().expect("polled after completion");
-                    let response = ready!(rest.as_mut().poll(cx));
-                    *future = None;
-                    return Poll::Ready(Ok(response));
-                }
-            }
-        }
-    }
-}
-
-/// Runs `rest` to its end on the current tokio runtime, if there is one
-/// (there is, under axum); its response goes nowhere.
-fn finish_in_background(rest: Finishing) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn(async move {
-                rest.await;
-            });
-        }
-        Err(_) => tracing::warn!(
-            "a session commit was cut short: its response future was dropped outside a tokio runtime"
-        ),
+    #[tokio::test]
+    async fn the_inner_service_its_future_and_the_body_need_not_be_clone_send_or_static() {
+        let calls = Cell::new(0);
+        let body = Rc::new(());
+        let mut service = SessionLayer::new(MemoryStore::new()).layer(Local {
+            calls: &calls,
+            _not_send: Rc::new(()),
+        });
+        poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+        let response = service.call(Request::new(LocalBody(&body))).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(calls.get(), 1);
     }
 }

@@ -1,90 +1,14 @@
-//! `Session<T>`: the typed session a handler extracts, and the per-request
-//! bookkeeping it shares with the layer.
+//! `Session<T>`: the typed session a handler extracts.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use crate::codec::{self, Extras};
-use crate::commit::{self, Commit, Expected, Progress};
-use crate::layer::Shared;
+use crate::commit::Commit;
+use crate::request::{
+    self, Base, Expected, Left, Progress, RequestState, Returned, Slot, SlotState,
+};
 use crate::{Error, SessionConfig, SessionData, SessionId};
-
-/// One kind of session (one cookie name) within one request.
-pub(crate) struct Slot {
-    pub(crate) config: SessionConfig,
-    /// What the store holds for this session, as far as this request
-    /// knows: what it loaded, or what it saved early.
-    pub(crate) base: Option<Base>,
-    /// The base's bytes are exactly our encoding of what they decode to.
-    pub(crate) canonical: bool,
-    /// This request already deleted the session (an early save of a
-    /// destroyed one): its cookie is expired unless it is stored again.
-    pub(crate) ended: bool,
-    pub(crate) state: SlotState,
-}
-
-/// A session as it is stored.
-#[derive(Debug, Clone)]
-pub(crate) struct Base {
-    pub(crate) id: SessionId,
-    /// Its store key, built once for the load and the save.
-    pub(crate) key: String,
-    /// The stored bytes, to tell a real change from none and to compare
-    /// against when saving.
-    pub(crate) bytes: Vec<u8>,
-    /// The store's version token of `bytes`.
-    pub(crate) version: Option<u64>,
-}
-
-pub(crate) enum SlotState {
-    /// A `Session<T>` for this slot is alive.
-    CheckedOut,
-    /// The `Session<T>` was dropped; this is what it left.
-    Returned(Result<Returned, Arc<serde_json::Error>>),
-}
-
-/// What a dropped session asks the layer to do.
-pub(crate) struct Returned {
-    pub(crate) id: SessionId,
-    /// The data as it is to be stored; `None`: exactly the base's bytes,
-    /// so no copy was made.
-    pub(crate) bytes: Option<Vec<u8>>,
-    /// The data differs from what was loaded (always true for a fresh session).
-    pub(crate) changed: bool,
-    /// The data is the empty session (`T::default()`, no unknown keys).
-    pub(crate) empty: bool,
-    /// `destroy()` was called.
-    pub(crate) destroyed: bool,
-}
-
-/// The sessions of one request. (Kept in a `Vec`, not inline: an inline
-/// slot makes every request, even one that uses no session, copy it around.)
-pub(crate) type Slots = Vec<Slot>;
-
-/// The state one request's sessions share with the layer.
-pub(crate) struct RequestState {
-    pub(crate) shared: Arc<Shared>,
-    slots: Mutex<Slots>,
-}
-
-impl RequestState {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        RequestState {
-            shared,
-            slots: Mutex::new(Slots::new()),
-        }
-    }
-
-    pub(crate) fn slots(&self) -> MutexGuard<'_, Slots> {
-        // A panic while holding the lock leaves the slots consistent: each
-        // write is a single assignment.
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The request extension through which extractors find the layer.
-#[derive(Clone)]
-pub(crate) struct RequestHandle(pub(crate) Arc<RequestState>);
 
 /// A typed session, extracted in a handler and saved after it returns.
 ///
@@ -196,7 +120,7 @@ impl<T: SessionData> Session<T> {
                 .settle(stored, slot.canonical)
                 .map_err(|source| Error::Encode {
                     session_name: slot.config.session_name().to_owned(),
-                    source: Arc::new(source),
+                    source,
                 })?;
             let mut copy = Slot {
                 config: slot.config.clone(),
@@ -205,7 +129,7 @@ impl<T: SessionData> Session<T> {
                 ended: slot.ended,
                 state: SlotState::Returned(Ok(returned)),
             };
-            let plan = commit::plan(&mut copy, self.request.shared.max_size)?;
+            let plan = request::plan(&mut copy, self.request.layer.max_size)?;
             (copy, plan)
         };
         let commit = Commit::single(Arc::clone(&self.request), copy, plan);
@@ -259,21 +183,24 @@ impl<T: SessionData> Session<T> {
         Ok(())
     }
 
-    /// Finds or loads the session of type `T` for a request.
+    /// Finds or loads the session of type `T` for a request; a visitor
+    /// without a stored one gets a fresh session when `start_fresh`, and
+    /// `None` otherwise (and then no session of `T` is started).
     pub(crate) async fn extract(
         request: &Arc<RequestState>,
         headers: &http::HeaderMap,
-    ) -> Result<Self, Error> {
-        let shared = &request.shared;
-        let config = shared.config_for(T::CONFIG);
+        start_fresh: bool,
+    ) -> Result<Option<Self>, Error> {
+        let layer = &request.layer;
+        let config = layer.config_for(T::CONFIG);
         if let Some(session) = Self::take_over(request, &config)? {
-            return Ok(session);
+            return Ok(Some(session));
         }
         let mut base = None;
         let mut decoded = None;
         if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
             let key = config.store_key(&id);
-            let loaded = shared
+            let loaded = layer
                 .store
                 .load_versioned(&key, config.expiry())
                 .await
@@ -302,6 +229,7 @@ impl<T: SessionData> Session<T> {
         }
         let (data, extras, canonical) = match decoded {
             Some(d) => (d.data, d.extras, d.canonical),
+            None if !start_fresh => return Ok(None),
             None => (T::default(), None, false),
         };
         let id = base.as_ref().map(|base| base.id);
@@ -317,7 +245,7 @@ impl<T: SessionData> Session<T> {
         });
         let slot = slots.len() - 1;
         drop(slots);
-        Ok(Session {
+        Ok(Some(Session {
             data,
             extras,
             id: id.unwrap_or_else(SessionId::generate),
@@ -325,7 +253,7 @@ impl<T: SessionData> Session<T> {
             destroyed: false,
             request: Arc::clone(request),
             slot,
-        })
+        }))
     }
 
     /// A second extraction in the same request continues from what the
@@ -372,7 +300,8 @@ impl<T: SessionData> Session<T> {
         Ok(Some(session))
     }
 
-    /// Encodes the data and decides, against what was loaded, what the layer must do.
+    /// Encodes the data and decides, against what was loaded, what the
+    /// layer must do ([`request::settle`]).
     fn settle(&self, stored: Option<&[u8]>, canonical: bool) -> serde_json::Result<Returned> {
         // The encoding is compared in a scratch buffer and copied out only
         // when it differs from what was loaded: a read allocates nothing.
@@ -382,32 +311,25 @@ impl<T: SessionData> Session<T> {
                 bytes = Some(ours.to_vec());
             }
         })?;
-        let changed = match (stored, &bytes) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(_), Some(_)) if canonical => true,
+        let left = Left {
+            id: self.id,
+            destroyed: self.destroyed,
+            stored,
+            canonical,
+            bytes,
+            has_extras: self.extras.is_some(),
+        };
+        request::settle(
+            left,
             // Another writer (sanic-session escapes `/`, orders keys its own
             // way) may encode the same data differently: compare our own
-            // encoding of what was loaded.
-            (Some(stored), Some(ours)) => match codec::decode::<T>(stored) {
-                Ok(d) => codec::with_encoding(&d.data, d.extras.as_ref(), |theirs| theirs != ours)?,
-                Err(_) => true,
+            // encoding of what was stored.
+            |stored, ours| match codec::decode::<T>(stored) {
+                Ok(d) => codec::with_encoding(&d.data, d.extras.as_ref(), |theirs| theirs == ours),
+                Err(_) => Ok(false),
             },
-        };
-        let empty = if changed || self.destroyed {
-            let current = bytes.as_deref().or(stored).unwrap_or_default();
-            self.extras.is_none()
-                && codec::with_encoding(&T::default(), None, |empty| empty == current)?
-        } else {
-            false
-        };
-        Ok(Returned {
-            id: self.id,
-            bytes,
-            changed,
-            empty,
-            destroyed: self.destroyed,
-        })
+            |bytes| codec::with_encoding(&T::default(), None, |empty| empty == bytes),
+        )
     }
 }
 
@@ -418,8 +340,7 @@ impl<T: SessionData> Drop for Session<T> {
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
-            let returned = self.settle(stored, slot.canonical).map_err(Arc::new);
-            slot.state = SlotState::Returned(returned);
+            slot.state = SlotState::Returned(self.settle(stored, slot.canonical));
         }
     }
 }

@@ -10,36 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::checked::Checked;
 
+use crate::config::{ConfigSource, DefaultConfig};
 use crate::{SessionConfig, SessionData};
-
-/// Names the config of an untyped session.
-///
-/// ```
-/// use sessionkit::{session_config, ConfigSource, SessionConfig, UntypedSession};
-///
-/// session_config! { ALT { cookie_name: "alt", prefix: "alt:", session_name: "alt_session" } }
-///
-/// struct Alt;
-/// impl ConfigSource for Alt {
-///     const CONFIG: SessionConfig = ALT;
-/// }
-///
-/// async fn handler(mut alt: UntypedSession<Alt>) {
-///     alt.insert("seen", true).unwrap();
-/// }
-/// ```
-pub trait ConfigSource: 'static {
-    /// The session's config.
-    const CONFIG: SessionConfig;
-}
-
-/// The default config (`SessionConfig::DEFAULT`), sanic-session's defaults.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultConfig;
-
-impl ConfigSource for DefaultConfig {
-    const CONFIG: SessionConfig = SessionConfig::DEFAULT;
-}
 
 /// An untyped session extracted in a handler, with config `C`.
 ///

@@ -250,9 +250,6 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     fn compare_and_set(&self) -> bool {
         self.inner.compare_and_set()
     }
-    fn immediate(&self) -> bool {
-        self.inner.immediate()
-    }
     fn max_value_size(&self) -> Option<usize> {
         self.inner.max_value_size()
     }

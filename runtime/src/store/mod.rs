@@ -55,9 +55,10 @@
 //!
 //! A store that talks to a server returns its work as a future,
 //! [`StoreFuture::new`] (one allocation). A store that does its work in the
-//! call itself, in memory, returns [`StoreFuture::ready`] (no allocation)
-//! and says so with [`immediate`](SessionStore::immediate), which lets the
-//! layer finish a request without boxing a future of its own.
+//! call itself, in memory, can return [`StoreFuture::ready`] (no
+//! allocation). The layer awaits every future it is given; it finishes a
+//! request without boxing a future of its own only for this crate's memory
+//! store, which it knows never waits.
 
 use std::fmt;
 use std::future::Future;
@@ -74,6 +75,14 @@ pub mod memcache;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+
+/// What keeps [`SessionStore::immediate`] to this crate's stores.
+pub(crate) mod sealed {
+    /// An argument no other crate can name, so no other crate can override
+    /// or call the method that takes it.
+    #[derive(Debug, Clone, Copy)]
+    pub struct OnlyThisCrate;
+}
 
 /// A store key as it may appear in a log line or an error message: the
 /// prefix and the first four characters of the session id, never the whole
@@ -368,12 +377,13 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 
     /// Whether every future this store returns is [ready](StoreFuture::ready)
-    /// when returned: the store does its work in the call (in memory) and
-    /// never waits. The layer then saves without boxing a future. Default
-    /// `false`. A store that says `true` and then returns a pending future
-    /// still works if that future does its work only when polled: the layer
-    /// drops it unpolled and calls the operation again.
-    fn immediate(&self) -> bool {
+    /// when returned, so that the layer can finish a request without boxing
+    /// a future of its own. Only this crate's stores can say so (no other
+    /// crate can name the argument): the layer drops a future it finds
+    /// pending on that path and runs the operation again, which only a
+    /// store known to do its work in the call makes safe.
+    #[doc(hidden)]
+    fn immediate(&self, _: sealed::OnlyThisCrate) -> bool {
         false
     }
 }
@@ -407,8 +417,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     fn compare_and_set(&self) -> bool {
         (**self).compare_and_set()
     }
-    fn immediate(&self) -> bool {
-        (**self).immediate()
+    fn immediate(&self, token: sealed::OnlyThisCrate) -> bool {
+        (**self).immediate(token)
     }
     fn max_value_size(&self) -> Option<usize> {
         (**self).max_value_size()

@@ -101,6 +101,10 @@ use ::redis::{
 use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 use crate::{ErrorClass, StoreError};
 
+/// The `redis` crate this store is built on, for the connections and
+/// clients its constructors take.
+pub use ::redis as client;
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Writes `ARGV[2]` with a TTL of `ARGV[3]` milliseconds under `KEYS[1]` if
@@ -175,11 +179,11 @@ impl RedisStore {
     /// does **not** reconnect: once its socket breaks, every call fails).
     ///
     /// ```no_run
-    /// use sessionkit::redis::{aio::ConnectionManager, Client};
+    /// use sessionkit::store::redis::client::{aio::ConnectionManager, Client};
     /// use sessionkit::store::redis::RedisStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
     /// let client = Client::open("redis://127.0.0.1:6379")?;
     /// let manager = ConnectionManager::new(client).await?;
     /// let store = RedisStore::new(manager);
@@ -192,7 +196,7 @@ impl RedisStore {
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
-        Self::with_source(Arc::new(Shared(connection)))
+        Self::with_source(Arc::new(Cloned(connection)))
     }
 
     /// A store that asks `getter` for a connection on every call: for a pool
@@ -201,7 +205,7 @@ impl RedisStore {
     /// counts towards the [timeout](Self::with_timeout).
     ///
     /// ```no_run
-    /// use sessionkit::redis::{aio::MultiplexedConnection, Client, RedisResult};
+    /// use sessionkit::store::redis::client::{aio::MultiplexedConnection, Client, RedisResult};
     /// use sessionkit::store::redis::RedisStore;
     ///
     /// // Stands for your pool: anything that hands out connections.
@@ -248,7 +252,7 @@ impl RedisStore {
     /// use sessionkit::store::redis::RedisStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
     /// let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     /// let store = RedisStore::from_url(&url).await?;
     /// # Ok(())
@@ -274,7 +278,7 @@ impl RedisStore {
     /// use sessionkit::store::redis::RedisStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
     /// let store = RedisStore::from_cluster_nodes([
     ///     "redis://10.0.0.1:6379",
     ///     "redis://10.0.0.2:6379",
@@ -323,7 +327,7 @@ impl RedisStore {
     /// use sessionkit::store::redis::RedisStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
     /// let store = RedisStore::from_url("redis://127.0.0.1:6379")
     ///     .await?
     ///     .with_timeout(Duration::from_millis(250));
@@ -348,7 +352,7 @@ impl RedisStore {
     /// use sessionkit::store::redis::RedisStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sessionkit::redis::RedisError> {
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
     /// let store = RedisStore::from_url("redis://127.0.0.1:6379")
     ///     .await?
     ///     .with_max_value_size(16 * 1024);
@@ -634,7 +638,7 @@ impl RedisStoreError {
     /// | any other error reply (`WRONGTYPE`, `ERR …`, `NOSCRIPT`, `NOAUTH`, `NOPERM`, a script error), a failed authentication, a reply the `redis` crate cannot parse or that is not of the command's type | permanent |
     ///
     /// ```
-    /// use sessionkit::redis::{ErrorKind, RedisError};
+    /// use sessionkit::store::redis::client::{ErrorKind, RedisError};
     /// use sessionkit::store::redis::RedisStoreError;
     /// use sessionkit::ErrorClass;
     ///
@@ -797,9 +801,9 @@ trait Source: Send + Sync + 'static {
 }
 
 /// A connection cloned for each call.
-struct Shared<C>(C);
+struct Cloned<C>(C);
 
-impl<C> Source for Shared<C>
+impl<C> Source for Cloned<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {

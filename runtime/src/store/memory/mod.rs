@@ -550,7 +550,7 @@ impl SessionStore for MemoryStore {
         StoreFuture::ready(Ok(()))
     }
 
-    fn immediate(&self) -> bool {
+    fn immediate(&self, _: super::sealed::OnlyThisCrate) -> bool {
         true
     }
 }
