@@ -35,6 +35,13 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+# Every publishable workspace member (publish = false ones are skipped) is
+# packaged and its .crate built alone, with its default features, in
+# target/package; sibling crates not on crates.io come from a local overlay
+# of the ones just packaged. Needs the crates.io index; uploads nothing.
+# --allow-dirty: what is checked is the working tree, committed or not.
+echo "==> cargo publish --dry-run"
+cargo publish --workspace --dry-run --allow-dirty --locked
 echo "==> cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
