@@ -41,12 +41,7 @@ async fn main() -> std::io::Result<()> {
     // Store errors (a server down, a refused write) are logged here, and
     // the request gets a 503.
     tracing_subscriber::fmt().init();
-    let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p
-            .parse()
-            .map_err(|_| invalid(format!("PORT={p:?} is not a port number")))?,
-        Err(_) => 3000,
-    };
+    let (listener, base) = sessionkit_tests::listen().await?;
     let servers =
         std::env::var("MEMCACHED_SERVERS").unwrap_or_else(|_| "127.0.0.1:11211".to_string());
     let store = MemcacheStore::new(servers.split(','))
@@ -56,8 +51,6 @@ async fn main() -> std::io::Result<()> {
         .route("/get", get(get_n))
         .route("/clear", get(clear))
         .layer(SessionLayer::new(store));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
     println!("sessionkit memcache example listening on {base}, sessions in {servers}");
     println!("try it (the cookie jar keeps your session):");
     println!("  curl -b jar -c jar {base}/incr    # 1, then 2, 3, ...");

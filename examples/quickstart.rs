@@ -1,8 +1,10 @@
 //! A counter, a login and a cart in typed sessions kept in memory.
 //!
-//! Run with: `cargo run --example quickstart` (env `PORT`, default 3000).
+//! Run with: `cargo run --example quickstart` (env `PORT`, default 3000),
+//! then open the address it prints in a browser, or use the `curl` commands
+//! it prints.
 
-use axum::{extract::Path, routing::get, Router};
+use axum::{extract::Path, response::Html, routing::get, Router};
 use serde::{Deserialize, Serialize};
 use sessionkit::{session_config, MemoryStore, Session, SessionLayer};
 
@@ -59,34 +61,104 @@ async fn add(mut cart: Session<Cart>, Path(item): Path<u64>) -> String {
     format!("{:?}\n", cart.items)
 }
 
+/// The routes the page links to, with what each does.
+const ROUTES: [(&str, &str); 5] = [
+    ("/incr", "count one more visit"),
+    ("/get", "the count, unchanged"),
+    (
+        "/login/ada",
+        "log in as ada: a new session id, the data kept",
+    ),
+    (
+        "/cart/add/7",
+        "put item 7 in the cart, a second session with its own cookie",
+    ),
+    (
+        "/clear",
+        "delete the session (not the cart) and expire its cookie",
+    ),
+];
+
+/// `GET /`: the values of both sessions, and links to the routes. Looking
+/// stores nothing: a fresh session is stored once a route puts data in it.
+async fn home(visit: Session<Visit>, cart: Session<Cart>) -> Html<String> {
+    let mut page = String::from(concat!(
+        "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">",
+        "<title>sessionkit quickstart</title></head>\n<body>\n",
+        "<h1>sessionkit quickstart</h1>\n",
+    ));
+    show(&mut page, "session", visit.is_loaded(), &*visit);
+    show(&mut page, "cart", cart.is_loaded(), &*cart);
+    page.push_str("<h2>Try</h2>\n<ul>\n");
+    for (path, what) in ROUTES {
+        page.push_str(&format!(
+            "<li><a href=\"{path}\"><code>{path}</code></a>: {}</li>\n",
+            escape(what)
+        ));
+    }
+    page.push_str(concat!(
+        "</ul>\n<p>Each answers in plain text; come back here to see the sessions.</p>\n",
+        "</body>\n</html>\n",
+    ));
+    Html(page)
+}
+
+/// A session's values as a table, each as JSON, escaped.
+fn show(page: &mut String, cookie: &str, stored: bool, data: &impl Serialize) {
+    page.push_str(&format!("<h2>Cookie <code>{cookie}</code></h2>\n"));
+    if !stored {
+        page.push_str("<p>No session stored yet.</p>\n");
+        return;
+    }
+    page.push_str("<table>\n");
+    if let Ok(serde_json::Value::Object(values)) = serde_json::to_value(data) {
+        for (key, value) in values {
+            page.push_str(&format!(
+                "<tr><th>{}</th><td><code>{}</code></td></tr>\n",
+                escape(&key),
+                escape(&value.to_string())
+            ));
+        }
+    }
+    page.push_str("</table>\n");
+}
+
+/// Text made safe to put in HTML: a visitor chooses their login name.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     // Session warnings (undecodable data) and errors (store down) are logged here.
     tracing_subscriber::fmt().init();
-    let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("PORT={p:?} is not a port number"),
-            )
-        })?,
-        Err(_) => 3000,
-    };
+    let (listener, base) = sessionkit_tests::listen().await?;
     let app = Router::new()
+        .route("/", get(home))
         .route("/incr", get(incr))
         .route("/get", get(get_n))
         .route("/clear", get(clear))
         .route("/login/{user}", get(login))
         .route("/cart/add/{item}", get(add))
         .layer(SessionLayer::new(MemoryStore::new()));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
     println!("sessionkit quickstart listening on {base}");
-    println!("try it (the cookie jar keeps your session):");
+    println!("open {base}/ in a browser to see your sessions, or try it with curl (the cookie jar keeps your session):");
     println!("  curl -b jar -c jar {base}/incr        # 1, then 2, 3, ...");
     println!("  curl -b jar -c jar {base}/get         # the count, unchanged");
     println!("  curl -b jar -c jar {base}/login/ada   # new session id, data kept");
     println!("  curl -b jar -c jar {base}/cart/add/7  # a second session, cookie `cart`");
+    println!("  curl -b jar -c jar {base}/            # the page, with both sessions");
     println!("  curl -b jar -c jar {base}/clear       # session deleted, cookie expired");
     println!("  curl -i {base}/incr                   # see the Set-Cookie header");
     axum::serve(listener, app).await

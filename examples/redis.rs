@@ -37,12 +37,7 @@ async fn clear(mut visit: Session<Visit>) -> &'static str {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Session warnings (undecodable data) and errors (Redis down) are logged here.
     tracing_subscriber::fmt().init();
-    let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p
-            .parse()
-            .map_err(|_| format!("PORT={p:?} is not a port number"))?,
-        Err(_) => 3000,
-    };
+    let (listener, base) = sessionkit_tests::listen().await?;
     let (store, using) = match std::env::var("REDIS_CLUSTER") {
         Ok(nodes) => {
             let nodes: Vec<String> = nodes
@@ -66,8 +61,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/get", get(get_n))
         .route("/clear", get(clear))
         .layer(SessionLayer::new(store));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
     println!("sessionkit redis example listening on {base}, sessions in {using}");
     println!("try it (the cookie jar keeps your session):");
     println!("  curl -b jar -c jar {base}/incr   # 1, then 2, 3, ...");

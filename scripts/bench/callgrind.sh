@@ -4,8 +4,8 @@
 # run, N2 requests on one keep-alive connection with one cookie, and
 # (Ir(N2) - Ir(N1)) / (N2 - N1), so that start-up and shutdown cancel out.
 # User space of the server only; the kernel's TCP work is not counted.
-# Counts repeat to within about 0.01 %, so they show changes too small for
-# requests/s on a noisy machine.
+# Counts repeat closely from run to run (BENCHMARKS.md has how closely), so
+# they show changes too small for requests/s on a noisy machine.
 #
 # Usage: scripts/bench/callgrind.sh [MODE...]
 #   (default modes: bare sessionkit-memory tower-sessions-memory)

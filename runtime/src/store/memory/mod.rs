@@ -97,15 +97,14 @@
 //! `load`, `save` and `delete` free as they go is reused the same way.
 //!
 //! On Linux with glibc that is `malloc_trim(0)`, called on a tokio blocking
-//! thread, since glibc locks each of its arenas in turn while it walks it
-//! (well under a millisecond after 100,000 sessions expired; some 12 ms, for
-//! nothing, when 100,000 of 1,000,000 expire at scattered places). Measured
-//! with 100,000 sessions, resident memory goes from 5.4 MB to 20 MB and back
-//! to 5.6 MB (without it, most of what the sessions took stays).
-//! `malloc_trim` leaves alone the free space at the end of a thread's arena,
-//! so some can stay: a few hundred KB to a few MB, depending on where that
-//! arena's last live block lies. On other targets (musl, macOS, Windows)
-//! nothing is called, and memory goes back as that allocator decides.
+//! thread, since glibc locks each of its arenas in turn while it walks it,
+//! holding up the threads that allocate from it. Without it, most of
+//! what expired sessions took stays resident; the repository's
+//! BENCHMARKS.md has the resident memory measured before, with and after
+//! 100,000 sessions. `malloc_trim` leaves alone the free space at the end
+//! of a thread's arena, so some can stay, depending on where that arena's
+//! last live block lies. On other targets (musl, macOS, Windows) nothing is
+//! called, and memory goes back as that allocator decides.
 
 mod shard;
 mod sweeper;
@@ -187,8 +186,9 @@ struct Inner {
 
 impl MemoryStore {
     /// The capacity of a store made by [`new`](Self::new): one million
-    /// sessions, about 160 MB with small values (see the
-    /// [module docs](self#memory-per-session)).
+    /// sessions. By the layout (see the
+    /// [module docs](self#memory-per-session)), that is some 130 to 235 MB
+    /// plus the values, with sanic-session's 40-byte keys.
     ///
     /// ```
     /// use sessionkit::store::memory::MemoryStore;
