@@ -209,6 +209,6 @@ pub(crate) fn error_response(shared: &Shared, error: &Error) -> Response {
         ErrorClass::Transient => "transient",
         ErrorClass::Permanent => "permanent",
     };
-    tracing::error!(session = error.session_name(), class, %error, "session error");
+    tracing::error!(session = error.session_name(), class, error = %crate::error::Report(error), "session error");
     (shared.on_error)(error)
 }

@@ -847,6 +847,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Report;
 
     fn args(cmd: &Cmd) -> Vec<String> {
         cmd.args_iter()
@@ -880,8 +881,9 @@ mod tests {
             max: 65_536,
         }
         .into();
+        assert_eq!(error.to_string(), "Redis");
         assert_eq!(
-            error.to_string(),
+            Report(&error).to_string(),
             "Redis: the session is 70000 bytes encoded, over the limit of 65536 bytes; nothing was written"
         );
         let inner = std::error::Error::source(&error)
@@ -896,9 +898,9 @@ mod tests {
             source: redis_error,
         }
         .into();
-        assert!(
-            error.to_string().starts_with("Redis: GETEX failed: "),
-            "{error}"
+        assert_eq!(
+            Report(&error).to_string(),
+            "Redis: GETEX failed: connection refused"
         );
         let chain = std::error::Error::source(&error).and_then(std::error::Error::source);
         assert!(chain.and_then(|e| e.downcast_ref::<RedisError>()).is_some());
