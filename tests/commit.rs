@@ -194,7 +194,7 @@ async fn save_early(State(said): State<Said>, mut v: Session<Visit>) -> &'static
     v.n += 1;
     let result = match v.save().await {
         Ok(()) => "saved".to_string(),
-        Err(error) => error.to_string(),
+        Err(error) => support::chain(&error),
     };
     said.0.lock().unwrap().push(result);
     "done"

@@ -1,5 +1,7 @@
-//! The macros of sessionkit; use them through the `sessionkit` crate, which
-//! documents them.
+//! The macros of sessionkit: `session_config!` and `#[derive(Session)]`.
+//! Use them through the `sessionkit` crate, which re-exports them; their
+//! reference (grammar, defaults, every rule with its compile error) is on
+//! `sessionkit::session_config` and `sessionkit::Session` (the derive).
 //!
 //! Each macro lives in its own folder, one file per stage: `parse` (a typed
 //! syntax tree that keeps every span) → `check` (the rules; the shared ones
@@ -14,16 +16,25 @@ mod config;
 mod derive;
 mod errors;
 
-/// Implements `sessionkit::SessionData` for a struct with named fields; see
-/// the `sessionkit` crate.
+// The item docs below are only for this crate's own pages (`cfg(doc)` is set
+// only when rustdoc documents this crate): `sessionkit` shows its own,
+// complete docs on the re-exports, which these would otherwise be appended to.
+#[cfg_attr(not(doc), allow(missing_docs))]
+#[cfg_attr(
+    doc,
+    doc = "Implements `sessionkit::SessionData` for a struct with named fields. Use it as `sessionkit::Session`, whose documentation has the `#[session(config = ...)]` attribute, what the type must be, and every error."
+)]
 #[proc_macro_derive(Session, attributes(session))]
 pub fn derive_session(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     emit("derive(Session)", derive::expand(&input))
 }
 
-/// Declares checked `sessionkit::SessionConfig` constants; see the
-/// `sessionkit` crate.
+#[cfg_attr(not(doc), allow(missing_docs))]
+#[cfg_attr(
+    doc,
+    doc = "Declares `sessionkit::SessionConfig` constants checked at compile time. Use it as `sessionkit::session_config!`, whose documentation has the grammar, the defaults, and every rule with its error."
+)]
 #[proc_macro]
 pub fn session_config(input: TokenStream) -> TokenStream {
     emit("session_config!", config::expand(input.into()))

@@ -18,6 +18,8 @@ pub(crate) type Extras = Map<String, Value>;
 #[derive(Debug)]
 pub(crate) enum DecodeError {
     NotAnObject,
+    /// serde_json's error, passed through as it is: its text is this
+    /// error's, and its source this error's source.
     Json(serde_json::Error),
 }
 
@@ -26,6 +28,17 @@ impl std::fmt::Display for DecodeError {
         match self {
             DecodeError::NotAnObject => f.write_str("the stored value is not a JSON object"),
             DecodeError::Json(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    /// For [`Json`](Self::Json), serde_json's error's own source (not the
+    /// serde_json error, whose text is already this one's).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::NotAnObject => None,
+            DecodeError::Json(e) => std::error::Error::source(e),
         }
     }
 }
@@ -125,4 +138,42 @@ struct WithExtras<'a, T> {
     data: &'a T,
     #[serde(flatten)]
     extras: &'a Extras,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::error::Report;
+
+    #[derive(Debug, Serialize, serde::Deserialize)]
+    struct Visits {
+        n: u64,
+    }
+
+    #[test]
+    fn a_json_error_is_shown_once() {
+        let error = decode::<Visits>(br#"{"n":"one"}"#)
+            .err()
+            .expect("a string is not a u64");
+        let DecodeError::Json(json) = &error else {
+            panic!("{error:?}")
+        };
+        let text = json.to_string();
+        assert_eq!(error.to_string(), text);
+        assert!(error.source().is_none(), "{:?}", error.source());
+        assert_eq!(Report(&error).to_string(), text);
+    }
+
+    #[test]
+    fn not_an_object_has_no_source() {
+        let error = decode::<Visits>(b"[1]").err().expect("an array");
+        assert!(matches!(error, DecodeError::NotAnObject));
+        assert!(error.source().is_none());
+        assert_eq!(
+            Report(&error).to_string(),
+            "the stored value is not a JSON object"
+        );
+    }
 }

@@ -1,4 +1,9 @@
 //! Errors: one enum for the layer, one error type every store converts into.
+//!
+//! These errors, and the stores' own, follow one convention: an error's
+//! `Display` says what went wrong at its own level only, and the error that
+//! caused it is its [`source`](std::error::Error::source). To show a whole
+//! chain, walk the sources; [`Report`] does that for this crate's log lines.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -28,6 +33,19 @@ pub enum ErrorClass {
 /// and mark errors that retrying cannot cure with
 /// [`permanent`](StoreError::permanent). A message never contains a whole
 /// store key: show keys with [`redact_key`](crate::store::redact_key).
+///
+/// Its `Display` is the message alone; the underlying error is not repeated
+/// in it, but returned by [`source`](std::error::Error::source).
+///
+/// ```
+/// use std::error::Error as _;
+/// use sessionkit::StoreError;
+///
+/// let cause = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let error = StoreError::with_source("cache", cause);
+/// assert_eq!(error.to_string(), "cache");
+/// assert_eq!(error.source().unwrap().to_string(), "connection refused");
+/// ```
 #[derive(Debug)]
 pub struct StoreError {
     message: Cow<'static, str>,
@@ -79,12 +97,9 @@ impl StoreError {
 }
 
 impl fmt::Display for StoreError {
+    /// The message; the source is not repeated.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
     }
 }
 
@@ -97,6 +112,11 @@ impl std::error::Error for StoreError {
 }
 
 /// What went wrong with a session while serving a request.
+///
+/// Its `Display` names the session and what failed; for
+/// [`Store`](Error::Store) and [`Encode`](Error::Encode), what the store or
+/// serde_json reported is the [`source`](std::error::Error::source), not
+/// repeated in the text.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -181,14 +201,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Store {
-                session_name,
-                source,
-            } => write!(f, "session store error for `{session_name}`: {source}"),
-            Error::Encode {
-                session_name,
-                source,
-            } => write!(f, "could not encode session `{session_name}`: {source}"),
+            Error::Store { session_name, .. } => {
+                write!(f, "session store error for `{session_name}`")
+            }
+            Error::Encode { session_name, .. } => {
+                write!(f, "could not encode session `{session_name}`")
+            }
             Error::TooLarge {
                 session_name,
                 size,
@@ -221,3 +239,131 @@ impl std::error::Error for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its sources, for a log line that loses no cause: each
+/// error's `Display`, joined by `": "`.
+///
+/// A source whose text the error before it already ends with is left out:
+/// some libraries' errors (the `redis` crate's, serde_json's I/O errors)
+/// show their source in their own text as well.
+pub(crate) struct Report<'a>(pub(crate) &'a dyn std::error::Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            let text = error.to_string();
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+
+    fn chain(error: &dyn std::error::Error) -> String {
+        Report(error).to_string()
+    }
+
+    /// A cause with a text found nowhere else.
+    fn cause() -> io::Error {
+        io::Error::other("the cause")
+    }
+
+    #[test]
+    fn a_store_error_shows_its_message_and_returns_its_source() {
+        let error = StoreError::with_source("memcached", cause());
+        assert_eq!(error.to_string(), "memcached");
+        assert_eq!(error.source().unwrap().to_string(), "the cause");
+        assert_eq!(chain(&error), "memcached: the cause");
+
+        let alone = StoreError::new("no cause").permanent();
+        assert!(alone.source().is_none());
+        assert_eq!(chain(&alone), "no cause");
+    }
+
+    #[test]
+    fn a_store_failure_names_the_session_and_returns_the_store_error() {
+        let error = Error::Store {
+            session_name: "cart".into(),
+            source: StoreError::with_source("memcached", cause()),
+        };
+        assert_eq!(error.to_string(), "session store error for `cart`");
+        assert!(error.source().unwrap().is::<StoreError>());
+        assert_eq!(
+            chain(&error),
+            "session store error for `cart`: memcached: the cause"
+        );
+    }
+
+    #[test]
+    fn an_encode_failure_returns_serde_json_error() {
+        let not_a_key = std::collections::BTreeMap::from([((1, 2), 3)]);
+        let json = serde_json::to_vec(&not_a_key).unwrap_err();
+        let text = json.to_string();
+        let error = Error::Encode {
+            session_name: "cart".into(),
+            source: json,
+        };
+        assert_eq!(error.to_string(), "could not encode session `cart`");
+        assert!(!error.to_string().contains(&text));
+        assert_eq!(
+            chain(&error),
+            format!("could not encode session `cart`: {text}")
+        );
+    }
+
+    #[test]
+    fn errors_without_a_cause_are_their_message() {
+        for error in [
+            Error::TooLarge {
+                session_name: "cart".into(),
+                size: 70_000,
+                limit: 65_536,
+            },
+            Error::Ended {
+                session_name: "cart".into(),
+            },
+            Error::AlreadyExtracted {
+                session_name: "cart".into(),
+            },
+        ] {
+            assert!(error.source().is_none(), "{error}");
+            assert_eq!(chain(&error), error.to_string());
+        }
+    }
+
+    /// An error that shows its source in its own text too, as some
+    /// libraries' errors do.
+    #[derive(Debug)]
+    struct Repeats(io::Error);
+
+    impl fmt::Display for Repeats {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "failed: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_report_shows_a_cause_once_when_an_error_repeats_it() {
+        let error = StoreError::with_source("Redis", Repeats(cause()));
+        assert_eq!(chain(&error), "Redis: failed: the cause");
+    }
+}

@@ -30,6 +30,13 @@
 //!     .layer(SessionLayer::new(MemoryStore::new()));
 //! ```
 //!
+//! # Macros
+//!
+//! [`session_config!`] declares a session's cookie and store settings,
+//! checked at compile time; [`#[derive(Session)]`](derive@Session) makes a
+//! struct a session type and names its config. Their pages have the full
+//! grammar, the defaults, and every rule with the compile error it gives.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
@@ -128,7 +135,10 @@ pub use config::{ConfigError, ConfigSource, DefaultConfig, SameSite, SessionConf
 pub use data::SessionData;
 pub use error::{BoxError, Error, ErrorClass, Result, StoreError};
 pub use id::SessionId;
-pub use sessionkit_macros::{session_config, Session};
+#[doc = include_str!("docs/session_config.md")]
+pub use sessionkit_macros::session_config;
+#[doc = include_str!("docs/derive_session.md")]
+pub use sessionkit_macros::Session;
 pub use store::{Expect, SaveOutcome, SessionStore, Stored};
 pub use untyped::Untyped;
 

@@ -735,7 +735,9 @@ mod tests {
         let Next::Fail(error) = next else {
             panic!("{next:?}")
         };
-        assert!(error.to_string().contains("not a JSON object"), "{error}");
+        assert_eq!(error.to_string(), "session not saved");
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert!(cause.contains("not a JSON object"), "{cause}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub(crate) fn error_response(layer: &LayerState, error: &Error) -> Response {
         ErrorClass::Transient => "transient",
         ErrorClass::Permanent => "permanent",
     };
-    tracing::error!(session = error.session_name(), class, %error, "session error");
+    tracing::error!(session = error.session_name(), class, error = %crate::error::Report(error), "session error");
     (layer.on_error)(error)
 }
 

@@ -289,3 +289,23 @@ pub async fn capture_logs<F: Future>(f: F) -> (F::Output, String) {
     let out = f.await;
     (out, logs.text())
 }
+
+/// An error and its sources, joined by `": "`, as the layer logs them: each
+/// error's `Display` says only its own level. A source whose text the error
+/// before it already ends with (the `redis` crate's errors repeat their
+/// source) is left out.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut shown = text.clone();
+    let mut source = error.source();
+    while let Some(error) = source {
+        let next = error.to_string();
+        if !shown.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        shown = next;
+        source = error.source();
+    }
+    text
+}

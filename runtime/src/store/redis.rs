@@ -64,7 +64,8 @@
 //! command's answer. A timeout, a refused or dropped connection, or an error
 //! reply becomes a [`StoreError`] whose source is a [`RedisStoreError`]
 //! (which keeps the [`RedisError`] as its own source, unless its text may
-//! quote a session id); the layer then answers with its error policy. The
+//! quote a session id: then its message ends with that text, redacted);
+//! the layer then answers with its error policy. The
 //! error's [class](RedisStoreError::class) says which: transient (`503
 //! Service Unavailable` by default) when Redis is unreachable, slow, busy,
 //! loading or failing over, permanent (`500` by default) when retrying
@@ -590,10 +591,11 @@ pub enum RedisStoreError {
     Connect {
         /// The command the connection was for.
         command: &'static str,
-        /// What the getter returned, as returned. This error's `Display` and
-        /// `Debug` show it with ids redacted (see the [module docs](self)),
-        /// and its [`source`](std::error::Error::source) is this only when
-        /// its text holds nothing to redact.
+        /// What the getter returned, as returned. This error's
+        /// [`source`](std::error::Error::source) is this when its text holds
+        /// nothing to redact; otherwise this error's `Display` shows it with
+        /// ids redacted (see the [module docs](self)) instead. `Debug` shows
+        /// it redacted.
         source: RedisError,
     },
     /// The command failed: the connection is down, was refused or dropped,
@@ -603,10 +605,10 @@ pub enum RedisStoreError {
         /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL` or `DEL`).
         command: &'static str,
         /// What the `redis` crate reported, as reported. This error's
-        /// `Display` and `Debug` show it with ids redacted (see the
-        /// [module docs](self)), and its
-        /// [`source`](std::error::Error::source) is this only when its text
-        /// holds nothing to redact.
+        /// [`source`](std::error::Error::source) is this when its text holds
+        /// nothing to redact; otherwise this error's `Display` shows it with
+        /// ids redacted (see the [module docs](self)) instead. `Debug` shows
+        /// it redacted.
         source: RedisError,
     },
     /// No answer within the store's timeout.
@@ -745,11 +747,12 @@ impl fmt::Display for RedisStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RedisStoreError::Connect { command, source } => {
-                let source = Shown(source);
-                write!(f, "could not get a connection for {command}: {source}")
+                write!(f, "could not get a connection for {command}")?;
+                show_withheld(f, source)
             }
             RedisStoreError::Command { command, source } => {
-                write!(f, "{command} failed: {}", Shown(source))
+                write!(f, "{command} failed")?;
+                show_withheld(f, source)
             }
             RedisStoreError::Timeout { command, timeout } => {
                 write!(f, "{command} got no answer within {timeout:?}")
@@ -762,11 +765,22 @@ impl fmt::Display for RedisStoreError {
     }
 }
 
+/// Writes `": "` and `source`'s text, redacted, if it is not returned by
+/// [`RedisStoreError`]'s `source()`: one or the other, never both.
+fn show_withheld(f: &mut fmt::Formatter<'_>, source: &RedisError) -> fmt::Result {
+    if shows_no_id(source) {
+        Ok(())
+    } else {
+        write!(f, ": {}", Shown(source))
+    }
+}
+
 impl std::error::Error for RedisStoreError {
-    /// The [`RedisError`], unless its text holds something that may be a
-    /// session id (a run of more than four hex digits other than a number
-    /// or the script's SHA-1): that one is shown, redacted, only in this
-    /// error's message.
+    /// The [`RedisError`], which this error's `Display` does not repeat;
+    /// unless its text holds something that may be a session id (a run of
+    /// more than four hex digits other than a number or the script's
+    /// SHA-1): that one is not returned, but shown, redacted, at the end of
+    /// this error's `Display` instead.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RedisStoreError::Connect { source, .. } | RedisStoreError::Command { source, .. } => {
@@ -851,6 +865,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Report;
 
     fn args(cmd: &Cmd) -> Vec<String> {
         cmd.args_iter()
@@ -884,8 +899,9 @@ mod tests {
             max: 65_536,
         }
         .into();
+        assert_eq!(error.to_string(), "Redis");
         assert_eq!(
-            error.to_string(),
+            Report(&error).to_string(),
             "Redis: the session is 70000 bytes encoded, over the limit of 65536 bytes; nothing was written"
         );
         let inner = std::error::Error::source(&error)
@@ -900,9 +916,9 @@ mod tests {
             source: redis_error,
         }
         .into();
-        assert!(
-            error.to_string().starts_with("Redis: GETEX failed: "),
-            "{error}"
+        assert_eq!(
+            Report(&error).to_string(),
+            "Redis: GETEX failed: connection refused"
         );
         let chain = std::error::Error::source(&error).and_then(std::error::Error::source);
         assert!(chain.and_then(|e| e.downcast_ref::<RedisError>()).is_some());
@@ -1015,9 +1031,47 @@ mod tests {
         let error = command_error(reply_error(&format!(
             "WRONGTYPE Operation against a key holding the wrong kind of value script: {sha}, on @user_script:1."
         )));
-        assert!(error.to_string().contains(sha), "{error}");
+        assert_eq!(error.to_string(), "GETEX failed");
         let source = std::error::Error::source(&error);
         assert!(source.is_some_and(|e| e.is::<RedisError>()), "{error}");
+        assert!(source.unwrap().to_string().contains(sha), "{error}");
+    }
+
+    #[test]
+    fn an_error_shows_its_cause_or_returns_it_never_both() {
+        let id = "9ca69ea696434e99beff2880eb95116a";
+        let shown = |source: RedisError| {
+            [
+                RedisStoreError::Connect {
+                    command: "GETEX",
+                    source: source.clone(),
+                },
+                command_error(source),
+            ]
+        };
+        // Nothing to redact: the `redis` crate's error is the source, and
+        // only there.
+        let cause = "WRONGTYPE Operation against a key holding the wrong kind of value";
+        for error in shown(reply_error(cause)) {
+            let source = std::error::Error::source(&error).expect("the source");
+            let text = source.to_string();
+            assert!(text.contains("Operation against a key"), "{text}");
+            assert!(!error.to_string().contains(&text), "{error}");
+            let chain = Report(&StoreError::from(error)).to_string();
+            assert_eq!(chain.matches(&text).count(), 1, "{chain}");
+        }
+        // The source may quote an id: it is withheld, and shown redacted in
+        // the message, once.
+        let cause =
+            format!("ERR unknown command 'GETEX', with args beginning with: 'session:{id}'");
+        for error in shown(reply_error(&cause)) {
+            assert!(std::error::Error::source(&error).is_none(), "{error}");
+            let redacted = "unknown command 'GETEX', with args beginning with: 'session:9ca6…'";
+            assert!(error.to_string().ends_with(redacted), "{error}");
+            let chain = Report(&StoreError::from(error)).to_string();
+            assert_eq!(chain.matches(redacted).count(), 1, "{chain}");
+            assert!(!chain.contains(&id[..5]), "{chain}");
+        }
     }
 
     fn command_error(source: RedisError) -> RedisStoreError {

@@ -179,14 +179,12 @@ impl fmt::Display for MemcacheStoreError {
                 f,
                 "the session is {size} bytes encoded, over the limit of {max} bytes; nothing was sent"
             ),
-            MemcacheStoreError::Connect { server, source } => {
-                write!(f, "could not connect to {server}: {source}")
+            MemcacheStoreError::Connect { server, .. } => {
+                write!(f, "could not connect to {server}")
             }
             MemcacheStoreError::Io {
-                server,
-                command,
-                source,
-            } => write!(f, "`{command}` on {server} failed: {source}"),
+                server, command, ..
+            } => write!(f, "`{command}` on {server} failed"),
             MemcacheStoreError::Timeout {
                 server,
                 command,
@@ -210,6 +208,8 @@ impl fmt::Display for MemcacheStoreError {
 }
 
 impl std::error::Error for MemcacheStoreError {
+    /// The [`io::Error`] of [`Connect`](Self::Connect) and [`Io`](Self::Io),
+    /// which their `Display` does not repeat.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             MemcacheStoreError::Connect { source, .. } | MemcacheStoreError::Io { source, .. } => {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::error::redacted;
 use super::ring::Ring;
 use super::{check_key, exptime, MemcacheStore, MemcacheStoreError};
+use crate::error::Report;
 use crate::store::{Expect, SaveOutcome, SessionStore, Stored};
 use crate::{ErrorClass, StoreError};
 
@@ -161,6 +162,34 @@ fn errors_are_classed() {
         assert_eq!(error.class(), class, "{error}");
         let shown = error.to_string();
         assert_eq!(StoreError::from(error).class(), class, "{shown}");
+    }
+}
+
+#[test]
+fn an_io_failure_is_the_source_not_repeated_in_the_message() {
+    let cause = || std::io::Error::other("the cause");
+    for (error, message) in [
+        (
+            MemcacheStoreError::Connect {
+                server: "s:1".into(),
+                source: cause(),
+            },
+            "could not connect to s:1",
+        ),
+        (
+            MemcacheStoreError::Io {
+                server: "s:1".into(),
+                command: "gat",
+                source: cause(),
+            },
+            "`gat` on s:1 failed",
+        ),
+    ] {
+        assert_eq!(error.to_string(), message);
+        let source = std::error::Error::source(&error).expect("the io::Error");
+        assert_eq!(source.to_string(), "the cause");
+        let chain = Report(&StoreError::from(error)).to_string();
+        assert_eq!(chain, format!("memcached: {message}: the cause"));
     }
 }
 
