@@ -11,7 +11,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessionkit_rules::{defaults, Settings};
+use sessionkit_rules::Settings;
 pub use sessionkit_rules::{Field, SameSite};
 
 /// A string that is either a compile-time literal or shared, so a config is
@@ -63,18 +63,10 @@ impl fmt::Debug for Text {
 /// | `session_name` | `"session"` |
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    cookie_name: Text,
-    domain: Option<Text>,
-    expiry_secs: u64,
-    httponly: bool,
-    secure: bool,
-    samesite: Option<SameSite>,
-    prefix: Text,
-    sessioncookie: bool,
-    session_name: Text,
+    settings: Settings<Text>,
 }
 
-/// Whether `text` is non-empty visible ASCII without `;` or `,`, so it can
+/// Whether `text` is visible ASCII without `;` or `,`, so it can
 /// neither end a cookie attribute nor start another.
 const fn attribute_safe(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -119,6 +111,34 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A `SessionConfig` from a `Settings<&'static str>`: `Settings::map`
+/// written out, as a `const` cannot call closures.
+///
+/// A macro rather than a `const fn` so that [`SessionConfig::DEFAULT`] is
+/// a value without a call in it: only such a constant is promoted, so that
+/// `SessionConfig::DEFAULT.cookie_name()` (and the same on the stand-in
+/// `session_config!` emits for a config with errors) is a `&'static str`.
+macro_rules! from_static {
+    ($settings:expr) => {
+        SessionConfig {
+            settings: Settings {
+                cookie_name: Text::Static($settings.cookie_name),
+                domain: match $settings.domain {
+                    Some(d) => Some(Text::Static(d)),
+                    None => None,
+                },
+                expiry_secs: $settings.expiry_secs,
+                httponly: $settings.httponly,
+                secure: $settings.secure,
+                samesite: $settings.samesite,
+                prefix: Text::Static($settings.prefix),
+                sessioncookie: $settings.sessioncookie,
+                session_name: Text::Static($settings.session_name),
+            },
+        }
+    };
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -127,17 +147,7 @@ impl Default for SessionConfig {
 
 impl SessionConfig {
     /// sanic-session's defaults: cookie `session`, 30 days, `HttpOnly`, prefix `session:`.
-    pub const DEFAULT: SessionConfig = SessionConfig {
-        cookie_name: Text::Static(defaults::COOKIE_NAME),
-        domain: None,
-        expiry_secs: defaults::EXPIRY_SECS,
-        httponly: defaults::HTTPONLY,
-        secure: defaults::SECURE,
-        samesite: None,
-        prefix: Text::Static(defaults::PREFIX),
-        sessioncookie: defaults::SESSIONCOOKIE,
-        session_name: Text::Static(defaults::SESSION_NAME),
-    };
+    pub const DEFAULT: SessionConfig = from_static!(Settings::DEFAULT);
 
     /// Used by `session_config!` after it has checked every rule.
     #[doc(hidden)]
@@ -163,80 +173,64 @@ impl SessionConfig {
         if !(attribute_safe(cookie_name) && domain_safe && attribute_safe(prefix)) {
             panic!("a session config's cookie_name, domain and prefix must be visible ASCII without `;` or `,`: build it with `session_config!`");
         }
-        SessionConfig {
-            cookie_name: Text::Static(cookie_name),
-            domain: match domain {
-                Some(d) => Some(Text::Static(d)),
-                None => None,
-            },
+        let settings = Settings {
+            cookie_name,
+            domain,
             expiry_secs,
             httponly,
             secure,
             samesite,
-            prefix: Text::Static(prefix),
+            prefix,
             sessioncookie,
-            session_name: Text::Static(session_name),
-        }
+            session_name,
+        };
+        from_static!(settings)
     }
 
     /// The cookie's name.
     pub fn cookie_name(&self) -> &str {
-        &self.cookie_name
+        &self.settings.cookie_name
     }
     /// The cookie's `Domain` attribute, if any.
     pub fn domain(&self) -> Option<&str> {
-        self.domain.as_deref()
+        self.settings.domain.as_deref()
     }
     /// Store TTL and cookie `Max-Age`.
     pub fn expiry(&self) -> Duration {
-        Duration::from_secs(self.expiry_secs)
+        Duration::from_secs(self.settings.expiry_secs)
     }
     /// Store TTL and cookie `Max-Age`, in seconds.
     pub fn expiry_secs(&self) -> u64 {
-        self.expiry_secs
+        self.settings.expiry_secs
     }
     /// Whether the cookie is `HttpOnly`.
     pub fn httponly(&self) -> bool {
-        self.httponly
+        self.settings.httponly
     }
     /// Whether the cookie is `Secure`.
     pub fn secure(&self) -> bool {
-        self.secure
+        self.settings.secure
     }
     /// The cookie's `SameSite` attribute, if any.
     pub fn samesite(&self) -> Option<SameSite> {
-        self.samesite
+        self.settings.samesite
     }
     /// Store key prefix: the key is `prefix + id`.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.settings.prefix
     }
     /// Whether the cookie is a browser-session cookie (no `Max-Age`/`Expires`).
     pub fn sessioncookie(&self) -> bool {
-        self.sessioncookie
+        self.settings.sessioncookie
     }
     /// The session's name in logs and errors.
     pub fn session_name(&self) -> &str {
-        &self.session_name
-    }
-
-    fn settings(&self) -> Settings<'_> {
-        Settings {
-            cookie_name: &self.cookie_name,
-            domain: self.domain.as_deref(),
-            expiry_secs: self.expiry_secs,
-            httponly: self.httponly,
-            secure: self.secure,
-            samesite: self.samesite,
-            prefix: &self.prefix,
-            sessioncookie: self.sessioncookie,
-            session_name: &self.session_name,
-        }
+        &self.settings.session_name
     }
 
     /// Checks every rule; `session_config!` has done so already at compile time.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let violations = sessionkit_rules::check_all(&self.settings());
+        let violations = sessionkit_rules::check_all(&self.settings.as_deref());
         if violations.is_empty() {
             Ok(())
         } else {
@@ -257,7 +251,7 @@ impl SessionConfig {
     /// assert!(SessionConfig::DEFAULT.with_domain(Some("not a host")).is_err());
     /// ```
     pub fn with_domain(mut self, domain: Option<&str>) -> Result<Self, ConfigError> {
-        self.domain = domain.map(|d| Text::Shared(Arc::from(d)));
+        self.settings.domain = domain.map(|d| Text::Shared(Arc::from(d)));
         self.checked()
     }
 
@@ -276,14 +270,14 @@ impl SessionConfig {
     /// assert!(config.secure());
     /// ```
     pub fn with_secure(mut self, secure: bool) -> Result<Self, ConfigError> {
-        self.secure = secure;
+        self.settings.secure = secure;
         self.checked()
     }
 
     /// The store key of a session: `prefix + id`.
     pub fn store_key(&self, id: &crate::SessionId) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + crate::id::ID_LEN);
-        key.push_str(&self.prefix);
+        let mut key = String::with_capacity(self.settings.prefix.len() + crate::id::ID_LEN);
+        key.push_str(&self.settings.prefix);
         key.push_str(id.as_str());
         key
     }
@@ -302,6 +296,52 @@ mod tests {
         assert!(c.httponly() && !c.secure() && !c.sessioncookie());
         assert_eq!(c.prefix(), "session:");
         assert_eq!(c.samesite(), None);
+    }
+
+    /// The table of defaults in `SessionConfig`'s docs has a row for every
+    /// option, in order, with `Settings::DEFAULT`'s value.
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let rows: Vec<(&str, &str)> = include_str!("config.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("/// | `")?.strip_suffix(" |"))
+            .filter_map(|row| row.split_once("` | "))
+            .collect();
+        // `Settings { cookie_name: "session", domain: None, ... }`
+        let defaults = format!("{:?}", Settings::DEFAULT);
+        let defaults: Vec<(&str, &str)> = defaults
+            .strip_prefix("Settings { ")
+            .and_then(|d| d.strip_suffix(" }"))
+            .expect("the derived Debug")
+            .split(", ")
+            .filter_map(|member| member.split_once(": "))
+            .collect();
+        let expected: Vec<(&str, String)> = Field::ALL
+            .into_iter()
+            .zip(defaults)
+            .map(|(field, (member, value))| {
+                assert_eq!(member, field.member());
+                let shown = match (value, value.parse::<u64>()) {
+                    ("None", _) => "none".to_string(),
+                    (_, Ok(secs)) => format!("{secs} seconds ({} days)", secs / 86_400),
+                    _ => format!("`{value}`"),
+                };
+                (field.name(), shown)
+            })
+            .collect();
+        let rows: Vec<(&str, String)> = rows.into_iter().map(|(n, v)| (n, v.to_string())).collect();
+        assert_eq!(rows, expected);
+    }
+
+    /// A use of `SessionConfig::DEFAULT` is promoted to a `'static` value,
+    /// as the stand-in for a `session_config!` config with errors must be
+    /// usable wherever the config was.
+    #[test]
+    fn the_default_is_a_promotable_constant() {
+        fn cookie_name() -> &'static str {
+            SessionConfig::DEFAULT.cookie_name()
+        }
+        assert_eq!(cookie_name(), "session");
     }
 
     #[test]

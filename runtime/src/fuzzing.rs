@@ -574,7 +574,7 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
     let mut next = || parts.next().unwrap_or_default();
     let (cookie_name, domain, prefix, session_name, word) =
         (next(), next(), next(), next(), next());
-    let settings = Settings {
+    let settings: Settings<&str> = Settings {
         cookie_name: &cookie_name,
         domain: (flags & 1 == 1).then_some(domain.as_str()),
         expiry_secs,
@@ -607,7 +607,7 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
 /// agrees with the domain rule and builds headers without panicking;
 /// messages start in lower case and end without a period; `samesite`
 /// accepts only `lax`, `strict` and `none`; option names round-trip.
-pub fn rules(settings: &Settings<'_>, word: &str) -> Outcome {
+pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
     use sessionkit_rules as r;
 
     let all = r::check_all(settings);

@@ -2,9 +2,9 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use sessionkit_rules::SameSite;
+use sessionkit_rules::{SameSite, Settings};
 
-use super::check::{Checked, Values};
+use super::check::Checked;
 
 /// `#[attrs] vis const NAME: SessionConfig = ...;`, with the checked values,
 /// or with the defaults when the config has errors so that its uses do not
@@ -24,8 +24,8 @@ pub fn config(checked: &Checked<'_>) -> TokenStream {
     }
 }
 
-fn from_macro(values: &Values) -> TokenStream {
-    let Values {
+fn from_macro(settings: &Settings<String>) -> TokenStream {
+    let Settings {
         cookie_name,
         domain,
         expiry_secs,
@@ -35,7 +35,7 @@ fn from_macro(values: &Values) -> TokenStream {
         prefix,
         sessioncookie,
         session_name,
-    } = values;
+    } = settings;
     let domain = match domain {
         Some(domain) => quote!(::core::option::Option::Some(#domain)),
         None => quote!(::core::option::Option::None),
