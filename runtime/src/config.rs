@@ -14,6 +14,12 @@ use std::time::Duration;
 use sessionkit_rules::Settings;
 pub use sessionkit_rules::{Field, SameSite};
 
+/// What `session_config!`'s output names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use sessionkit_rules::Settings;
+}
+
 /// A string that is either a compile-time literal or shared, so a config is
 /// cheap to clone and can still be built in a `const`.
 #[derive(Clone)]
@@ -150,40 +156,41 @@ impl SessionConfig {
     pub const DEFAULT: SessionConfig = from_static!(Settings::DEFAULT);
 
     /// Used by `session_config!` after it has checked every rule.
+    ///
+    /// Called by hand, this still refuses what would break the `Set-Cookie`
+    /// header or a store key: a `cookie_name`, `domain` or `prefix` that is
+    /// not visible ASCII without `;` and `,` panics, which in a `const` (how
+    /// the macro calls it) is a compile error.
+    ///
+    /// ```
+    /// use sessionkit::config::__private::Settings;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// const CART: SessionConfig = SessionConfig::__checked(Settings {
+    ///     prefix: "cart:",
+    ///     ..Settings::DEFAULT
+    /// });
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use sessionkit::config::__private::Settings;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// const CART: SessionConfig = SessionConfig::__checked(Settings {
+    ///     prefix: "cart;",
+    ///     ..Settings::DEFAULT
+    /// });
+    /// ```
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    pub const fn __from_macro(
-        cookie_name: &'static str,
-        domain: Option<&'static str>,
-        expiry_secs: u64,
-        httponly: bool,
-        secure: bool,
-        samesite: Option<SameSite>,
-        prefix: &'static str,
-        sessioncookie: bool,
-        session_name: &'static str,
-    ) -> SessionConfig {
-        // The macro has checked every rule. Called by hand, this still
-        // refuses what would break the `Set-Cookie` header or a store key:
-        // in a `const` (how the macro calls it) that is a compile error.
-        let domain_safe = match domain {
+    pub const fn __checked(settings: Settings<&'static str>) -> SessionConfig {
+        let domain_safe = match settings.domain {
             Some(d) => attribute_safe(d),
             None => true,
         };
-        if !(attribute_safe(cookie_name) && domain_safe && attribute_safe(prefix)) {
+        if !(attribute_safe(settings.cookie_name) && domain_safe && attribute_safe(settings.prefix))
+        {
             panic!("a session config's cookie_name, domain and prefix must be visible ASCII without `;` or `,`: build it with `session_config!`");
         }
-        let settings = Settings {
-            cookie_name,
-            domain,
-            expiry_secs,
-            httponly,
-            secure,
-            samesite,
-            prefix,
-            sessioncookie,
-            session_name,
-        };
         from_static!(settings)
     }
 
@@ -346,17 +353,14 @@ mod tests {
 
     #[test]
     fn overrides_apply_the_rules() {
-        let host = SessionConfig::__from_macro(
-            "__Host-id",
-            None,
-            60,
-            true,
-            true,
-            None,
-            "h:",
-            false,
-            "host",
-        );
+        let host = SessionConfig::__checked(Settings {
+            cookie_name: "__Host-id",
+            expiry_secs: 60,
+            secure: true,
+            prefix: "h:",
+            session_name: "host",
+            ..Settings::DEFAULT
+        });
         host.validate().unwrap();
         let err = host.clone().with_domain(Some("example.com")).unwrap_err();
         assert_eq!(err.violations().next().unwrap().0, Field::Domain);
@@ -364,5 +368,14 @@ mod tests {
         assert!(err.to_string().contains("__Host-"), "{err}");
         let err = SessionConfig::DEFAULT.with_domain(Some("a b")).unwrap_err();
         assert!(err.to_string().contains("not a valid host name"), "{err}");
+    }
+
+    #[test]
+    #[should_panic(expected = "must be visible ASCII without `;` or `,`")]
+    fn the_hidden_constructor_refuses_a_semicolon_in_the_prefix() {
+        let _ = SessionConfig::__checked(Settings {
+            prefix: "a;b",
+            ..Settings::DEFAULT
+        });
     }
 }

@@ -29,7 +29,15 @@ const UNITS: [(&str, &str, u64); 5] = [
 pub struct Checked<'a> {
     pub config: &'a Config,
     /// `None` when the config has errors: expand emits a default-valued dummy.
-    pub values: Option<Settings<String>>,
+    pub values: Option<Values>,
+}
+
+/// The options of a config that passed the checks.
+pub struct Values {
+    /// Every option, written or default.
+    pub settings: Settings<String>,
+    /// The options written in the config, in the order of `Field::ALL`.
+    pub written: Vec<Field>,
 }
 
 /// The keys, for messages: `` `cookie_name`, `domain`, ... ``.
@@ -65,7 +73,7 @@ pub fn check(input: &Input) -> (Vec<Checked<'_>>, Errors) {
     (checked, errors)
 }
 
-fn check_config(config: &Config) -> (Settings<String>, Errors) {
+fn check_config(config: &Config) -> (Values, Errors) {
     let mut errors = Errors::default();
     for error in &config.syntax_errors {
         errors.push(error.clone());
@@ -98,7 +106,14 @@ fn check_config(config: &Config) -> (Settings<String>, Errors) {
         };
         errors.push(error);
     }
-    (settings, errors)
+    let values = Values {
+        settings,
+        written: Field::ALL
+            .into_iter()
+            .filter(|field| written.contains_key(field))
+            .collect(),
+    };
+    (values, errors)
 }
 
 fn spanned(tokens: impl ToTokens, message: impl std::fmt::Display) -> syn::Error {
