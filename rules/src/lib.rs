@@ -2,9 +2,9 @@
 //!
 //! One copy of every rule, used twice: by `session_config!` at compile time
 //! (each violation becomes a compile error spanned on the offending token)
-//! and by `sessionkit::SessionConfig`'s `with_*` overrides at start-up (each
-//! violation becomes a `ConfigError`). Messages are lowercase, carry no
-//! trailing period and say what is allowed.
+//! and by `sessionkit::SessionConfig::validate` at start-up, for a config
+//! changed by its `with_*` setters (every violation, in one `ConfigError`).
+//! Messages are lowercase, carry no trailing period and say what is allowed.
 //!
 //! The options themselves are declared here too, once: their names, types
 //! and defaults make [`Settings`] and [`Field`].

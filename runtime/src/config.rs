@@ -1,9 +1,10 @@
-//! The validated cookie and store settings of one kind of session.
+//! The cookie and store settings of one kind of session, and their checks.
 //!
 //! Values are normally written once, in `session_config!`, and checked by
-//! the compiler. Deployment-specific values (`domain`, `secure`) can be
-//! overridden at start-up with the `with_*` methods, which apply the same
-//! rules (from `sessionkit-rules`) and return a [`ConfigError`].
+//! the compiler. Deployment-specific values (`domain`, `secure`) can be set
+//! at start-up with the `with_*` setters; [`SessionConfig::validate`] then
+//! applies the same rules (from `sessionkit-rules`) and reports every
+//! violation at once in a [`ConfigError`].
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -50,11 +51,14 @@ impl fmt::Debug for Text {
     }
 }
 
-/// The nine options of sanic-session, validated.
+/// The nine options of sanic-session.
 ///
 /// Build one with [`session_config!`](crate::session_config) (checked at
-/// compile time) or start from [`SessionConfig::DEFAULT`]. Every default is
-/// sanic-session's:
+/// compile time) or start from [`SessionConfig::DEFAULT`]. The `with_*`
+/// setters change a config without checking it:
+/// [`validate`](SessionConfig::validate) does, and
+/// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses
+/// a config that breaks a rule. Every default is sanic-session's:
 ///
 /// | option | default |
 /// |---|---|
@@ -235,7 +239,25 @@ impl SessionConfig {
         &self.settings.session_name
     }
 
-    /// Checks every rule; `session_config!` has done so already at compile time.
+    /// Checks every rule and reports every violation, of every option, at
+    /// once. `session_config!` has done so already at compile time; this is
+    /// for a config changed by the `with_*` setters, and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it on the config it is given.
+    ///
+    /// ```
+    /// use sessionkit::config::Field;
+    /// use sessionkit::session_config;
+    ///
+    /// session_config! { HOST { cookie_name: "__Host-id", secure: true } }
+    ///
+    /// // An invalid domain, a domain on a `__Host-` cookie, and a `__Host-`
+    /// // cookie without `Secure`.
+    /// let config = HOST.with_domain(Some("not a host")).with_secure(false);
+    /// let error = config.validate().unwrap_err();
+    /// let fields: Vec<Field> = error.violations().map(|(field, _)| field).collect();
+    /// assert_eq!(fields, [Field::Domain, Field::CookieName, Field::Domain]);
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         let violations = sessionkit_rules::check_all(&self.settings.as_deref());
         if violations.is_empty() {
@@ -245,40 +267,51 @@ impl SessionConfig {
         }
     }
 
-    fn checked(self) -> Result<Self, ConfigError> {
-        self.validate().map(|()| self)
-    }
-
-    /// Overrides the cookie's `Domain` at start-up (`None` removes it).
+    /// Sets the cookie's `Domain` (`None` removes it), for example to a
+    /// value read at start-up.
+    ///
+    /// Nothing is checked here, so a chain of setters goes through and
+    /// [`validate`](Self::validate) then reports everything wrong at once;
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it and refuses a config that breaks a rule.
     ///
     /// ```
     /// use sessionkit::SessionConfig;
-    /// let config = SessionConfig::DEFAULT.with_domain(Some("example.com")).unwrap();
+    /// let config = SessionConfig::DEFAULT.with_domain(Some("example.com"));
     /// assert_eq!(config.domain(), Some("example.com"));
-    /// assert!(SessionConfig::DEFAULT.with_domain(Some("not a host")).is_err());
+    /// assert!(config.validate().is_ok());
+    /// let config = SessionConfig::DEFAULT.with_domain(Some("not a host"));
+    /// assert!(config.validate().is_err());
     /// ```
-    pub fn with_domain(mut self, domain: Option<&str>) -> Result<Self, ConfigError> {
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_domain(mut self, domain: Option<&str>) -> Self {
         self.settings.domain = domain.map(|d| Text::Shared(Arc::from(d)));
-        self.checked()
+        self
     }
 
-    /// Overrides `Secure` at start-up, for example to turn it off on a
-    /// plain-HTTP development machine.
+    /// Sets `Secure`, for example to turn it off on a plain-HTTP
+    /// development machine.
+    ///
+    /// Nothing is checked here; [`validate`](Self::validate) is where the
+    /// rules apply, and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it.
     ///
     /// # Security
     ///
     /// Without `Secure` the cookie, and so the session, is sent over plain
     /// HTTP. `SameSite=None`, `__Secure-` and `__Host-` cookies require it,
-    /// and turning it off for them is an error.
+    /// and turning it off for them is a violation.
     ///
     /// ```
     /// use sessionkit::SessionConfig;
-    /// let config = SessionConfig::DEFAULT.with_secure(true).unwrap();
+    /// let config = SessionConfig::DEFAULT.with_secure(true);
     /// assert!(config.secure());
     /// ```
-    pub fn with_secure(mut self, secure: bool) -> Result<Self, ConfigError> {
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_secure(mut self, secure: bool) -> Self {
         self.settings.secure = secure;
-        self.checked()
+        self
     }
 
     /// The store key of a session: `prefix + id`.
@@ -352,22 +385,49 @@ mod tests {
     }
 
     #[test]
-    fn overrides_apply_the_rules() {
+    fn setters_set_without_checking() {
+        let config = SessionConfig::DEFAULT
+            .with_domain(Some("a b"))
+            .with_secure(true);
+        assert_eq!(config.domain(), Some("a b"));
+        assert!(config.secure());
+        let config = config.with_domain(None).with_secure(false);
+        assert_eq!(config.domain(), None);
+        assert!(!config.secure());
+    }
+
+    #[test]
+    fn validate_reports_every_violation_of_every_option_at_once() {
         let host = SessionConfig::__checked(Settings {
             cookie_name: "__Host-id",
-            expiry_secs: 60,
             secure: true,
-            prefix: "h:",
-            session_name: "host",
             ..Settings::DEFAULT
         });
         host.validate().unwrap();
-        let err = host.clone().with_domain(Some("example.com")).unwrap_err();
-        assert_eq!(err.violations().next().unwrap().0, Field::Domain);
-        let err = host.with_secure(false).unwrap_err();
-        assert!(err.to_string().contains("__Host-"), "{err}");
-        let err = SessionConfig::DEFAULT.with_domain(Some("a b")).unwrap_err();
-        assert!(err.to_string().contains("not a valid host name"), "{err}");
+        let broken = host.with_domain(Some("a b")).with_secure(false);
+        let error = broken.validate().unwrap_err();
+        let violations: Vec<(Field, &str)> = error.violations().collect();
+        assert_eq!(
+            violations,
+            [
+                (
+                    Field::Domain,
+                    "`domain` \"a b\" is not a valid host name (' ' is not allowed); expected labels of letters, digits and `-` separated by dots, like \"example.com\""
+                ),
+                (
+                    Field::CookieName,
+                    "a `cookie_name` starting with `__Host-` requires `secure: true`"
+                ),
+                (
+                    Field::Domain,
+                    "a `cookie_name` starting with `__Host-` must not have a `domain`"
+                ),
+            ]
+        );
+        let text = error.to_string();
+        for (_, message) in violations {
+            assert!(text.contains(message), "{text}");
+        }
     }
 
     #[test]

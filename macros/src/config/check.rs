@@ -3,8 +3,8 @@
 //! The options, their defaults and the rules about the values themselves
 //! (cookie token, domain, expiry range, prefix, session name, samesite
 //! needs secure, `__Secure-` and `__Host-`) live in `sessionkit-rules`,
-//! shared with the runtime override path; this file reads the values and
-//! decides where each violation points.
+//! shared with `SessionConfig::validate` at run time; this file reads the
+//! values and decides where each violation points.
 
 use std::collections::HashMap;
 
