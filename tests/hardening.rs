@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sessionkit::config::__private::Settings;
 use sessionkit::store::{Expect, SaveOutcome, StoreFuture, Stored};
 use sessionkit::{
     session_config, ErrorClass, MemoryStore, Session, SessionConfig, SessionLayer, SessionStore,
@@ -472,17 +473,14 @@ async fn a_response_without_a_session_cookie_keeps_its_cache_control() {
 #[test]
 fn with_config_refuses_a_config_that_breaks_a_rule() {
     // Built past the macro: `samesite: none` without `secure`.
-    let config = SessionConfig::__from_macro(
-        "alt",
-        None,
-        3600,
-        true,
-        false,
-        Some(sessionkit::SameSite::None),
-        "alt:",
-        false,
-        "alt",
-    );
+    let config = SessionConfig::__checked(Settings {
+        cookie_name: "alt",
+        expiry_secs: 3600,
+        samesite: Some(sessionkit::SameSite::None),
+        prefix: "alt:",
+        session_name: "alt",
+        ..Settings::DEFAULT
+    });
     let error = SessionLayer::new(MemoryStore::new())
         .with_config::<sessionkit::Untyped<AltConfig>>(config)
         .err()
@@ -495,17 +493,14 @@ fn with_config_refuses_a_config_that_breaks_a_rule() {
 #[test]
 #[should_panic(expected = "visible ASCII")]
 fn the_hidden_constructor_refuses_what_would_break_the_cookie_header() {
-    let _ = SessionConfig::__from_macro(
-        "alt",
-        Some("example.com\r\nSet-Cookie: admin=1"),
-        3600,
-        true,
-        false,
-        None,
-        "alt:",
-        false,
-        "alt",
-    );
+    let _ = SessionConfig::__checked(Settings {
+        cookie_name: "alt",
+        domain: Some("example.com\r\nSet-Cookie: admin=1"),
+        expiry_secs: 3600,
+        prefix: "alt:",
+        session_name: "alt",
+        ..Settings::DEFAULT
+    });
 }
 
 // ---------------------------------------------------------------------------

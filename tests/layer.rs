@@ -837,9 +837,7 @@ async fn a_session_moved_into_a_task_is_not_saved_and_warns_without_a_panic() {
 async fn with_config_overrides_domain_and_secure_on_set_and_delete_cookies() {
     let config = SessionConfig::DEFAULT
         .with_domain(Some("example.com"))
-        .unwrap()
-        .with_secure(true)
-        .unwrap();
+        .with_secure(true);
     let layer = SessionLayer::new(MemoryStore::new())
         .with_config::<app::Visit>(config)
         .unwrap();
@@ -903,16 +901,25 @@ fn with_config_refuses_a_cookie_name_its_session_type_does_not_use() {
 }
 
 #[test]
-fn with_domain_rejects_an_invalid_domain_and_says_why() {
-    let error = SessionConfig::DEFAULT
-        .with_domain(Some("bad domain"))
-        .expect_err("`bad domain` accepted");
+fn with_config_refuses_a_config_set_at_start_up_with_every_violation_at_once() {
+    session_config! { HOST { cookie_name: "__Host-id", secure: true } }
+    // Three violations of two options: an invalid domain, a domain on a
+    // `__Host-` cookie, a `__Host-` cookie without `Secure`.
+    let config = HOST.with_domain(Some("bad domain")).with_secure(false);
+    let error = SessionLayer::new(MemoryStore::new())
+        .with_config(config)
+        .err()
+        .expect("refused");
+    let fields: Vec<Field> = error.violations().map(|(field, _)| field).collect();
+    assert_eq!(fields, [Field::Domain, Field::CookieName, Field::Domain]);
     let text = error.to_string();
-    assert!(
-        text.contains("domain") && text.contains("bad domain"),
-        "{text}"
-    );
-    assert!(error.violations().any(|(field, _)| field == Field::Domain));
+    for part in [
+        "`domain` \"bad domain\" is not a valid host name",
+        "starting with `__Host-` requires `secure: true`",
+        "starting with `__Host-` must not have a `domain`",
+    ] {
+        assert!(text.contains(part), "{part} not in {text}");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -842,7 +842,7 @@ pub fn config(rng: &mut Rng) -> Config {
 
 /// Runs the rules hook on a [`Config`].
 pub fn check_config(config: &Config) -> sessionkit::fuzzing::Outcome {
-    let settings = sessionkit_rules::Settings {
+    let settings: sessionkit_rules::Settings<&str> = sessionkit_rules::Settings {
         cookie_name: &config.cookie_name,
         domain: config.domain.as_deref(),
         expiry_secs: config.expiry_secs,

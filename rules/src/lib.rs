@@ -2,9 +2,12 @@
 //!
 //! One copy of every rule, used twice: by `session_config!` at compile time
 //! (each violation becomes a compile error spanned on the offending token)
-//! and by `sessionkit::SessionConfig`'s `with_*` overrides at start-up (each
-//! violation becomes a `ConfigError`). Messages are lowercase, carry no
-//! trailing period and say what is allowed.
+//! and by `sessionkit::SessionConfig::validate` at start-up, for a config
+//! changed by its `with_*` setters (every violation, in one `ConfigError`).
+//! Messages are lowercase, carry no trailing period and say what is allowed.
+//!
+//! The options themselves are declared here too, once: their names, types
+//! and defaults make [`Settings`] and [`Field`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -15,23 +18,8 @@ pub const MAX_KEY_LEN: usize = 250;
 /// Longest `expiry` browsers honour: they cap `Max-Age` at 400 days.
 pub const MAX_EXPIRY_SECS: u64 = 400 * 24 * 60 * 60;
 
-/// The defaults of sanic-session, kept so a user moving from Python finds them.
-pub mod defaults {
-    /// `cookie_name`
-    pub const COOKIE_NAME: &str = "session";
-    /// `expiry`: 30 days, in seconds.
-    pub const EXPIRY_SECS: u64 = 2_592_000;
-    /// `httponly`
-    pub const HTTPONLY: bool = true;
-    /// `secure`
-    pub const SECURE: bool = false;
-    /// `prefix`
-    pub const PREFIX: &str = "session:";
-    /// `sessioncookie`
-    pub const SESSIONCOOKIE: bool = false;
-    /// `session_name`
-    pub const SESSION_NAME: &str = "session";
-}
+mod options;
+pub use options::{Field, Settings};
 
 /// The `SameSite` cookie attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,64 +66,6 @@ impl SameSite {
     }
 }
 
-/// The option a violation is about, so the caller can point at it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Field {
-    /// `cookie_name`
-    CookieName,
-    /// `domain`
-    Domain,
-    /// `expiry`
-    Expiry,
-    /// `httponly`
-    Httponly,
-    /// `secure`
-    Secure,
-    /// `samesite`
-    Samesite,
-    /// `prefix`
-    Prefix,
-    /// `sessioncookie`
-    Sessioncookie,
-    /// `session_name`
-    SessionName,
-}
-
-impl Field {
-    /// Every option, in the order of sanic-session's documentation.
-    pub const ALL: [Field; 9] = [
-        Field::CookieName,
-        Field::Domain,
-        Field::Expiry,
-        Field::Httponly,
-        Field::Secure,
-        Field::Samesite,
-        Field::Prefix,
-        Field::Sessioncookie,
-        Field::SessionName,
-    ];
-
-    /// The option's name as written in `session_config!`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Field::CookieName => "cookie_name",
-            Field::Domain => "domain",
-            Field::Expiry => "expiry",
-            Field::Httponly => "httponly",
-            Field::Secure => "secure",
-            Field::Samesite => "samesite",
-            Field::Prefix => "prefix",
-            Field::Sessioncookie => "sessioncookie",
-            Field::SessionName => "session_name",
-        }
-    }
-
-    /// Looks an option up by its name.
-    pub fn from_name(name: &str) -> Option<Field> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
-    }
-}
-
 /// One broken rule: which option, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -143,29 +73,6 @@ pub struct Violation {
     pub field: Field,
     /// What is wrong and what is allowed.
     pub message: String,
-}
-
-/// A complete set of settings, borrowed, as both callers hold them.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings<'a> {
-    /// `cookie_name`
-    pub cookie_name: &'a str,
-    /// `domain`
-    pub domain: Option<&'a str>,
-    /// `expiry`, seconds
-    pub expiry_secs: u64,
-    /// `httponly`
-    pub httponly: bool,
-    /// `secure`
-    pub secure: bool,
-    /// `samesite`
-    pub samesite: Option<SameSite>,
-    /// `prefix`
-    pub prefix: &'a str,
-    /// `sessioncookie`
-    pub sessioncookie: bool,
-    /// `session_name`
-    pub session_name: &'a str,
 }
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
@@ -264,7 +171,7 @@ pub fn check_session_name(name: &str) -> Result<(), String> {
 }
 
 /// Rules that involve more than one option.
-pub fn check_combination(s: &Settings<'_>) -> Vec<Violation> {
+pub fn check_combination(s: &Settings<&str>) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut add = |field, message: &str| {
         out.push(Violation {
@@ -306,7 +213,7 @@ pub fn check_combination(s: &Settings<'_>) -> Vec<Violation> {
 }
 
 /// Every rule, single-option and combined; empty when the settings are valid.
-pub fn check_all(s: &Settings<'_>) -> Vec<Violation> {
+pub fn check_all(s: &Settings<&str>) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut single = |field, result: Result<(), String>| {
         if let Err(message) = result {
@@ -328,23 +235,9 @@ pub fn check_all(s: &Settings<'_>) -> Vec<Violation> {
 mod tests {
     use super::*;
 
-    fn defaults() -> Settings<'static> {
-        Settings {
-            cookie_name: defaults::COOKIE_NAME,
-            domain: None,
-            expiry_secs: defaults::EXPIRY_SECS,
-            httponly: defaults::HTTPONLY,
-            secure: defaults::SECURE,
-            samesite: None,
-            prefix: defaults::PREFIX,
-            sessioncookie: defaults::SESSIONCOOKIE,
-            session_name: defaults::SESSION_NAME,
-        }
-    }
-
     #[test]
     fn defaults_are_valid() {
-        assert!(check_all(&defaults()).is_empty());
+        assert!(check_all(&Settings::DEFAULT).is_empty());
     }
 
     #[test]
@@ -426,19 +319,19 @@ mod tests {
 
     #[test]
     fn combinations() {
-        let mut s = defaults();
+        let mut s = Settings::DEFAULT;
         s.samesite = Some(SameSite::None);
         assert_eq!(check_all(&s)[0].field, Field::Samesite);
         s.secure = true;
         assert!(check_all(&s).is_empty());
 
-        let mut s = defaults();
+        let mut s = Settings::DEFAULT;
         s.cookie_name = "__Secure-id";
         assert_eq!(check_all(&s)[0].field, Field::CookieName);
         s.secure = true;
         assert!(check_all(&s).is_empty());
 
-        let mut s = defaults();
+        let mut s = Settings::DEFAULT;
         s.cookie_name = "__Host-id";
         s.domain = Some("example.com");
         let fields: Vec<Field> = check_all(&s).iter().map(|v| v.field).collect();

@@ -1,9 +1,10 @@
-//! The validated cookie and store settings of one kind of session.
+//! The cookie and store settings of one kind of session, and their checks.
 //!
 //! Values are normally written once, in `session_config!`, and checked by
-//! the compiler. Deployment-specific values (`domain`, `secure`) can be
-//! overridden at start-up with the `with_*` methods, which apply the same
-//! rules (from `sessionkit-rules`) and return a [`ConfigError`].
+//! the compiler. Deployment-specific values (`domain`, `secure`) can be set
+//! at start-up with the `with_*` setters; [`SessionConfig::validate`] then
+//! applies the same rules (from `sessionkit-rules`) and reports every
+//! violation at once in a [`ConfigError`].
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -11,8 +12,14 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessionkit_rules::{defaults, Settings};
+use sessionkit_rules::Settings;
 pub use sessionkit_rules::{Field, SameSite};
+
+/// What `session_config!`'s output names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use sessionkit_rules::Settings;
+}
 
 /// A string that is either a compile-time literal or shared, so a config is
 /// cheap to clone and can still be built in a `const`.
@@ -44,11 +51,14 @@ impl fmt::Debug for Text {
     }
 }
 
-/// The nine options of sanic-session, validated.
+/// The nine options of sanic-session.
 ///
 /// Build one with [`session_config!`](crate::session_config) (checked at
-/// compile time) or start from [`SessionConfig::DEFAULT`]. Every default is
-/// sanic-session's:
+/// compile time) or start from [`SessionConfig::DEFAULT`]. The `with_*`
+/// setters change a config without checking it:
+/// [`validate`](SessionConfig::validate) does, and
+/// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses
+/// a config that breaks a rule. Every default is sanic-session's:
 ///
 /// | option | default |
 /// |---|---|
@@ -63,18 +73,10 @@ impl fmt::Debug for Text {
 /// | `session_name` | `"session"` |
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    cookie_name: Text,
-    domain: Option<Text>,
-    expiry_secs: u64,
-    httponly: bool,
-    secure: bool,
-    samesite: Option<SameSite>,
-    prefix: Text,
-    sessioncookie: bool,
-    session_name: Text,
+    settings: Settings<Text>,
 }
 
-/// Whether `text` is non-empty visible ASCII without `;` or `,`, so it can
+/// Whether `text` is visible ASCII without `;` or `,`, so it can
 /// neither end a cookie attribute nor start another.
 const fn attribute_safe(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -119,6 +121,34 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A `SessionConfig` from a `Settings<&'static str>`: `Settings::map`
+/// written out, as a `const` cannot call closures.
+///
+/// A macro rather than a `const fn` so that [`SessionConfig::DEFAULT`] is
+/// a value without a call in it: only such a constant is promoted, so that
+/// `SessionConfig::DEFAULT.cookie_name()` (and the same on the stand-in
+/// `session_config!` emits for a config with errors) is a `&'static str`.
+macro_rules! from_static {
+    ($settings:expr) => {
+        SessionConfig {
+            settings: Settings {
+                cookie_name: Text::Static($settings.cookie_name),
+                domain: match $settings.domain {
+                    Some(d) => Some(Text::Static(d)),
+                    None => None,
+                },
+                expiry_secs: $settings.expiry_secs,
+                httponly: $settings.httponly,
+                secure: $settings.secure,
+                samesite: $settings.samesite,
+                prefix: Text::Static($settings.prefix),
+                sessioncookie: $settings.sessioncookie,
+                session_name: Text::Static($settings.session_name),
+            },
+        }
+    };
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -127,116 +157,109 @@ impl Default for SessionConfig {
 
 impl SessionConfig {
     /// sanic-session's defaults: cookie `session`, 30 days, `HttpOnly`, prefix `session:`.
-    pub const DEFAULT: SessionConfig = SessionConfig {
-        cookie_name: Text::Static(defaults::COOKIE_NAME),
-        domain: None,
-        expiry_secs: defaults::EXPIRY_SECS,
-        httponly: defaults::HTTPONLY,
-        secure: defaults::SECURE,
-        samesite: None,
-        prefix: Text::Static(defaults::PREFIX),
-        sessioncookie: defaults::SESSIONCOOKIE,
-        session_name: Text::Static(defaults::SESSION_NAME),
-    };
+    pub const DEFAULT: SessionConfig = from_static!(Settings::DEFAULT);
 
     /// Used by `session_config!` after it has checked every rule.
+    ///
+    /// Called by hand, this still refuses what would break the `Set-Cookie`
+    /// header or a store key: a `cookie_name`, `domain` or `prefix` that is
+    /// not visible ASCII without `;` and `,` panics, which in a `const` (how
+    /// the macro calls it) is a compile error.
+    ///
+    /// ```
+    /// use sessionkit::config::__private::Settings;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// const CART: SessionConfig = SessionConfig::__checked(Settings {
+    ///     prefix: "cart:",
+    ///     ..Settings::DEFAULT
+    /// });
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use sessionkit::config::__private::Settings;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// const CART: SessionConfig = SessionConfig::__checked(Settings {
+    ///     prefix: "cart;",
+    ///     ..Settings::DEFAULT
+    /// });
+    /// ```
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    pub const fn __from_macro(
-        cookie_name: &'static str,
-        domain: Option<&'static str>,
-        expiry_secs: u64,
-        httponly: bool,
-        secure: bool,
-        samesite: Option<SameSite>,
-        prefix: &'static str,
-        sessioncookie: bool,
-        session_name: &'static str,
-    ) -> SessionConfig {
-        // The macro has checked every rule. Called by hand, this still
-        // refuses what would break the `Set-Cookie` header or a store key:
-        // in a `const` (how the macro calls it) that is a compile error.
-        let domain_safe = match domain {
+    pub const fn __checked(settings: Settings<&'static str>) -> SessionConfig {
+        let domain_safe = match settings.domain {
             Some(d) => attribute_safe(d),
             None => true,
         };
-        if !(attribute_safe(cookie_name) && domain_safe && attribute_safe(prefix)) {
+        if !(attribute_safe(settings.cookie_name) && domain_safe && attribute_safe(settings.prefix))
+        {
             panic!("a session config's cookie_name, domain and prefix must be visible ASCII without `;` or `,`: build it with `session_config!`");
         }
-        SessionConfig {
-            cookie_name: Text::Static(cookie_name),
-            domain: match domain {
-                Some(d) => Some(Text::Static(d)),
-                None => None,
-            },
-            expiry_secs,
-            httponly,
-            secure,
-            samesite,
-            prefix: Text::Static(prefix),
-            sessioncookie,
-            session_name: Text::Static(session_name),
-        }
+        from_static!(settings)
     }
 
     /// The cookie's name.
     pub fn cookie_name(&self) -> &str {
-        &self.cookie_name
+        &self.settings.cookie_name
     }
     /// The cookie's `Domain` attribute, if any.
     pub fn domain(&self) -> Option<&str> {
-        self.domain.as_deref()
+        self.settings.domain.as_deref()
     }
     /// Store TTL and cookie `Max-Age`.
     pub fn expiry(&self) -> Duration {
-        Duration::from_secs(self.expiry_secs)
+        Duration::from_secs(self.settings.expiry_secs)
     }
     /// Store TTL and cookie `Max-Age`, in seconds.
     pub fn expiry_secs(&self) -> u64 {
-        self.expiry_secs
+        self.settings.expiry_secs
     }
     /// Whether the cookie is `HttpOnly`.
     pub fn httponly(&self) -> bool {
-        self.httponly
+        self.settings.httponly
     }
     /// Whether the cookie is `Secure`.
     pub fn secure(&self) -> bool {
-        self.secure
+        self.settings.secure
     }
     /// The cookie's `SameSite` attribute, if any.
     pub fn samesite(&self) -> Option<SameSite> {
-        self.samesite
+        self.settings.samesite
     }
     /// Store key prefix: the key is `prefix + id`.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.settings.prefix
     }
     /// Whether the cookie is a browser-session cookie (no `Max-Age`/`Expires`).
     pub fn sessioncookie(&self) -> bool {
-        self.sessioncookie
+        self.settings.sessioncookie
     }
     /// The session's name in logs and errors.
     pub fn session_name(&self) -> &str {
-        &self.session_name
+        &self.settings.session_name
     }
 
-    fn settings(&self) -> Settings<'_> {
-        Settings {
-            cookie_name: &self.cookie_name,
-            domain: self.domain.as_deref(),
-            expiry_secs: self.expiry_secs,
-            httponly: self.httponly,
-            secure: self.secure,
-            samesite: self.samesite,
-            prefix: &self.prefix,
-            sessioncookie: self.sessioncookie,
-            session_name: &self.session_name,
-        }
-    }
-
-    /// Checks every rule; `session_config!` has done so already at compile time.
+    /// Checks every rule and reports every violation, of every option, at
+    /// once. `session_config!` has done so already at compile time; this is
+    /// for a config changed by the `with_*` setters, and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it on the config it is given.
+    ///
+    /// ```
+    /// use sessionkit::config::Field;
+    /// use sessionkit::session_config;
+    ///
+    /// session_config! { HOST { cookie_name: "__Host-id", secure: true } }
+    ///
+    /// // An invalid domain, a domain on a `__Host-` cookie, and a `__Host-`
+    /// // cookie without `Secure`.
+    /// let config = HOST.with_domain(Some("not a host")).with_secure(false);
+    /// let error = config.validate().unwrap_err();
+    /// let fields: Vec<Field> = error.violations().map(|(field, _)| field).collect();
+    /// assert_eq!(fields, [Field::Domain, Field::CookieName, Field::Domain]);
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let violations = sessionkit_rules::check_all(&self.settings());
+        let violations = sessionkit_rules::check_all(&self.settings.as_deref());
         if violations.is_empty() {
             Ok(())
         } else {
@@ -244,46 +267,57 @@ impl SessionConfig {
         }
     }
 
-    fn checked(self) -> Result<Self, ConfigError> {
-        self.validate().map(|()| self)
-    }
-
-    /// Overrides the cookie's `Domain` at start-up (`None` removes it).
+    /// Sets the cookie's `Domain` (`None` removes it), for example to a
+    /// value read at start-up.
+    ///
+    /// Nothing is checked here, so a chain of setters goes through and
+    /// [`validate`](Self::validate) then reports everything wrong at once;
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it and refuses a config that breaks a rule.
     ///
     /// ```
     /// use sessionkit::SessionConfig;
-    /// let config = SessionConfig::DEFAULT.with_domain(Some("example.com")).unwrap();
+    /// let config = SessionConfig::DEFAULT.with_domain(Some("example.com"));
     /// assert_eq!(config.domain(), Some("example.com"));
-    /// assert!(SessionConfig::DEFAULT.with_domain(Some("not a host")).is_err());
+    /// assert!(config.validate().is_ok());
+    /// let config = SessionConfig::DEFAULT.with_domain(Some("not a host"));
+    /// assert!(config.validate().is_err());
     /// ```
-    pub fn with_domain(mut self, domain: Option<&str>) -> Result<Self, ConfigError> {
-        self.domain = domain.map(|d| Text::Shared(Arc::from(d)));
-        self.checked()
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_domain(mut self, domain: Option<&str>) -> Self {
+        self.settings.domain = domain.map(|d| Text::Shared(Arc::from(d)));
+        self
     }
 
-    /// Overrides `Secure` at start-up, for example to turn it off on a
-    /// plain-HTTP development machine.
+    /// Sets `Secure`, for example to turn it off on a plain-HTTP
+    /// development machine.
+    ///
+    /// Nothing is checked here; [`validate`](Self::validate) is where the
+    /// rules apply, and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it.
     ///
     /// # Security
     ///
     /// Without `Secure` the cookie, and so the session, is sent over plain
     /// HTTP. `SameSite=None`, `__Secure-` and `__Host-` cookies require it,
-    /// and turning it off for them is an error.
+    /// and turning it off for them is a violation.
     ///
     /// ```
     /// use sessionkit::SessionConfig;
-    /// let config = SessionConfig::DEFAULT.with_secure(true).unwrap();
+    /// let config = SessionConfig::DEFAULT.with_secure(true);
     /// assert!(config.secure());
     /// ```
-    pub fn with_secure(mut self, secure: bool) -> Result<Self, ConfigError> {
-        self.secure = secure;
-        self.checked()
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.settings.secure = secure;
+        self
     }
 
     /// The store key of a session: `prefix + id`.
     pub fn store_key(&self, id: &crate::SessionId) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + crate::id::ID_LEN);
-        key.push_str(&self.prefix);
+        let mut key = String::with_capacity(self.settings.prefix.len() + crate::id::ID_LEN);
+        key.push_str(&self.settings.prefix);
         key.push_str(id.as_str());
         key
     }
@@ -366,25 +400,104 @@ mod tests {
         assert_eq!(c.samesite(), None);
     }
 
+    /// The table of defaults in `SessionConfig`'s docs has a row for every
+    /// option, in order, with `Settings::DEFAULT`'s value.
     #[test]
-    fn overrides_apply_the_rules() {
-        let host = SessionConfig::__from_macro(
-            "__Host-id",
-            None,
-            60,
-            true,
-            true,
-            None,
-            "h:",
-            false,
-            "host",
-        );
+    fn the_documented_defaults_are_the_defaults() {
+        let rows: Vec<(&str, &str)> = include_str!("config.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("/// | `")?.strip_suffix(" |"))
+            .filter_map(|row| row.split_once("` | "))
+            .collect();
+        // `Settings { cookie_name: "session", domain: None, ... }`
+        let defaults = format!("{:?}", Settings::DEFAULT);
+        let defaults: Vec<(&str, &str)> = defaults
+            .strip_prefix("Settings { ")
+            .and_then(|d| d.strip_suffix(" }"))
+            .expect("the derived Debug")
+            .split(", ")
+            .filter_map(|member| member.split_once(": "))
+            .collect();
+        let expected: Vec<(&str, String)> = Field::ALL
+            .into_iter()
+            .zip(defaults)
+            .map(|(field, (member, value))| {
+                assert_eq!(member, field.member());
+                let shown = match (value, value.parse::<u64>()) {
+                    ("None", _) => "none".to_string(),
+                    (_, Ok(secs)) => format!("{secs} seconds ({} days)", secs / 86_400),
+                    _ => format!("`{value}`"),
+                };
+                (field.name(), shown)
+            })
+            .collect();
+        let rows: Vec<(&str, String)> = rows.into_iter().map(|(n, v)| (n, v.to_string())).collect();
+        assert_eq!(rows, expected);
+    }
+
+    /// A use of `SessionConfig::DEFAULT` is promoted to a `'static` value,
+    /// as the stand-in for a `session_config!` config with errors must be
+    /// usable wherever the config was.
+    #[test]
+    fn the_default_is_a_promotable_constant() {
+        fn cookie_name() -> &'static str {
+            SessionConfig::DEFAULT.cookie_name()
+        }
+        assert_eq!(cookie_name(), "session");
+    }
+
+    #[test]
+    fn setters_set_without_checking() {
+        let config = SessionConfig::DEFAULT
+            .with_domain(Some("a b"))
+            .with_secure(true);
+        assert_eq!(config.domain(), Some("a b"));
+        assert!(config.secure());
+        let config = config.with_domain(None).with_secure(false);
+        assert_eq!(config.domain(), None);
+        assert!(!config.secure());
+    }
+
+    #[test]
+    fn validate_reports_every_violation_of_every_option_at_once() {
+        let host = SessionConfig::__checked(Settings {
+            cookie_name: "__Host-id",
+            secure: true,
+            ..Settings::DEFAULT
+        });
         host.validate().unwrap();
-        let err = host.clone().with_domain(Some("example.com")).unwrap_err();
-        assert_eq!(err.violations().next().unwrap().0, Field::Domain);
-        let err = host.with_secure(false).unwrap_err();
-        assert!(err.to_string().contains("__Host-"), "{err}");
-        let err = SessionConfig::DEFAULT.with_domain(Some("a b")).unwrap_err();
-        assert!(err.to_string().contains("not a valid host name"), "{err}");
+        let broken = host.with_domain(Some("a b")).with_secure(false);
+        let error = broken.validate().unwrap_err();
+        let violations: Vec<(Field, &str)> = error.violations().collect();
+        assert_eq!(
+            violations,
+            [
+                (
+                    Field::Domain,
+                    "`domain` \"a b\" is not a valid host name (' ' is not allowed); expected labels of letters, digits and `-` separated by dots, like \"example.com\""
+                ),
+                (
+                    Field::CookieName,
+                    "a `cookie_name` starting with `__Host-` requires `secure: true`"
+                ),
+                (
+                    Field::Domain,
+                    "a `cookie_name` starting with `__Host-` must not have a `domain`"
+                ),
+            ]
+        );
+        let text = error.to_string();
+        for (_, message) in violations {
+            assert!(text.contains(message), "{text}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "must be visible ASCII without `;` or `,`")]
+    fn the_hidden_constructor_refuses_a_semicolon_in_the_prefix() {
+        let _ = SessionConfig::__checked(Settings {
+            prefix: "a;b",
+            ..Settings::DEFAULT
+        });
     }
 }

@@ -126,6 +126,7 @@ fn push_max_age_and_expires(out: &mut Vec<u8>, expiry_secs: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::__private::Settings;
     use crate::SameSite;
     use cookie::time::{Duration as CookieDuration, OffsetDateTime};
     use cookie::Cookie;
@@ -173,17 +174,16 @@ mod tests {
 
     #[test]
     fn delete_cookie_keeps_the_attributes() {
-        let config = SessionConfig::__from_macro(
-            "sid",
-            Some("example.com"),
-            60,
-            true,
-            true,
-            Some(SameSite::Strict),
-            "p:",
-            false,
-            "s",
-        );
+        let config = SessionConfig::__checked(Settings {
+            cookie_name: "sid",
+            domain: Some("example.com"),
+            expiry_secs: 60,
+            secure: true,
+            samesite: Some(SameSite::Strict),
+            prefix: "p:",
+            session_name: "s",
+            ..Settings::DEFAULT
+        });
         let s = delete_cookie(&config);
         let s = s.to_str().unwrap();
         for part in [
@@ -200,17 +200,17 @@ mod tests {
     }
 
     fn full_config(sessioncookie: bool) -> SessionConfig {
-        SessionConfig::__from_macro(
-            "sid",
-            Some("example.com"),
-            3600,
-            true,
-            true,
-            Some(SameSite::Lax),
-            "p:",
+        SessionConfig::__checked(Settings {
+            cookie_name: "sid",
+            domain: Some("example.com"),
+            expiry_secs: 3600,
+            httponly: true,
+            secure: true,
+            samesite: Some(SameSite::Lax),
+            prefix: "p:",
             sessioncookie,
-            "s",
-        )
+            session_name: "s",
+        })
     }
 
     /// What we write parses, with the `cookie` crate, to what the config says.

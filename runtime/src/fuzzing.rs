@@ -574,7 +574,7 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
     let mut next = || parts.next().unwrap_or_default();
     let (cookie_name, domain, prefix, session_name, word) =
         (next(), next(), next(), next(), next());
-    let settings = Settings {
+    let settings: Settings<&str> = Settings {
         cookie_name: &cookie_name,
         domain: (flags & 1 == 1).then_some(domain.as_str()),
         expiry_secs,
@@ -603,11 +603,12 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
 /// leading dot; an accepted expiry is 1 s to 400 days; an accepted prefix
 /// is visible ASCII and leaves room for an id in a 250-byte key; an
 /// accepted session name is non-empty without control characters; valid
-/// settings make a `Set-Cookie` header; `SessionConfig::with_domain`
-/// agrees with the domain rule and builds headers without panicking;
+/// settings make a `Set-Cookie` header; `SessionConfig::validate` after
+/// `with_domain` agrees with the domain rule, and what it accepts builds
+/// headers without panicking;
 /// messages start in lower case and end without a period; `samesite`
 /// accepts only `lax`, `strict` and `none`; option names round-trip.
-pub fn rules(settings: &Settings<'_>, word: &str) -> Outcome {
+pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
     use sessionkit_rules as r;
 
     let all = r::check_all(settings);
@@ -711,17 +712,17 @@ pub fn rules(settings: &Settings<'_>, word: &str) -> Outcome {
         );
     }
 
-    // The start-up override of the domain applies the same rule, and what
-    // it accepts builds headers (which panic on bytes a header cannot hold).
-    let overridden = SessionConfig::DEFAULT.with_domain(settings.domain);
+    // A domain set at start-up is checked by the same rule, and what it
+    // accepts builds headers (which panic on bytes a header cannot hold).
+    let config = SessionConfig::DEFAULT.with_domain(settings.domain);
+    let valid = config.validate().is_ok();
     let domain_ok = settings.domain.is_none_or(|d| r::check_domain(d).is_ok());
     assert_eq!(
-        overridden.is_ok(),
-        domain_ok,
-        "with_domain({:?})",
+        valid, domain_ok,
+        "with_domain({:?}).validate()",
         settings.domain
     );
-    if let Ok(config) = overridden {
+    if valid {
         let id = SessionId::parse(ID).expect("a valid id");
         let set = cookie::set_cookie(&config, &id);
         assert!(set.as_bytes().starts_with(b"session="), "{set:?}");

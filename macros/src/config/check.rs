@@ -1,14 +1,15 @@
 //! The rules of `session_config!`: one function per rule.
 //!
-//! The rules about the values themselves (cookie token, domain, expiry
-//! range, prefix, session name, samesite needs secure, `__Secure-` and
-//! `__Host-`) live in `sessionkit-rules`, shared with the runtime override
-//! path; this file only decides where each violation points.
+//! The options, their defaults and the rules about the values themselves
+//! (cookie token, domain, expiry range, prefix, session name, samesite
+//! needs secure, `__Secure-` and `__Host-`) live in `sessionkit-rules`,
+//! shared with `SessionConfig::validate` at run time; this file reads the
+//! values and decides where each violation points.
 
 use std::collections::HashMap;
 
 use quote::ToTokens;
-use sessionkit_rules::{check_all, defaults, Field, SameSite, Settings};
+use sessionkit_rules::{check_all, Field, SameSite, Settings};
 use syn::ext::IdentExt;
 use syn::{Ident, LitInt};
 
@@ -31,49 +32,12 @@ pub struct Checked<'a> {
     pub values: Option<Values>,
 }
 
-/// The nine options, every one filled in (written or default).
+/// The options of a config that passed the checks.
 pub struct Values {
-    pub cookie_name: String,
-    pub domain: Option<String>,
-    pub expiry_secs: u64,
-    pub httponly: bool,
-    pub secure: bool,
-    pub samesite: Option<SameSite>,
-    pub prefix: String,
-    pub sessioncookie: bool,
-    pub session_name: String,
-}
-
-impl Default for Values {
-    fn default() -> Self {
-        Values {
-            cookie_name: defaults::COOKIE_NAME.into(),
-            domain: None,
-            expiry_secs: defaults::EXPIRY_SECS,
-            httponly: defaults::HTTPONLY,
-            secure: defaults::SECURE,
-            samesite: None,
-            prefix: defaults::PREFIX.into(),
-            sessioncookie: defaults::SESSIONCOOKIE,
-            session_name: defaults::SESSION_NAME.into(),
-        }
-    }
-}
-
-impl Values {
-    fn settings(&self) -> Settings<'_> {
-        Settings {
-            cookie_name: &self.cookie_name,
-            domain: self.domain.as_deref(),
-            expiry_secs: self.expiry_secs,
-            httponly: self.httponly,
-            secure: self.secure,
-            samesite: self.samesite,
-            prefix: &self.prefix,
-            sessioncookie: self.sessioncookie,
-            session_name: &self.session_name,
-        }
-    }
+    /// Every option, written or default.
+    pub settings: Settings<String>,
+    /// The options written in the config, in the order of `Field::ALL`.
+    pub written: Vec<Field>,
 }
 
 /// The keys, for messages: `` `cookie_name`, `domain`, ... ``.
@@ -114,7 +78,7 @@ fn check_config(config: &Config) -> (Values, Errors) {
     for error in &config.syntax_errors {
         errors.push(error.clone());
     }
-    let mut values = Values::default();
+    let mut settings = Settings::DEFAULT.map(String::from);
     let mut written: HashMap<Field, &Value> = HashMap::new();
     for Entry { key, value } in &config.entries {
         let field = match check_known_key(key) {
@@ -129,11 +93,11 @@ fn check_config(config: &Config) -> (Values, Errors) {
             continue;
         }
         written.insert(field, value);
-        if let Err(error) = assign(&mut values, field, value) {
+        if let Err(error) = assign(&mut settings, field, value) {
             errors.push(error);
         }
     }
-    for violation in check_all(&values.settings()) {
+    for violation in check_all(&settings.as_deref()) {
         // Point at the value the rule is about; a rule broken only through
         // defaults points at the config's name.
         let error = match written.get(&violation.field) {
@@ -142,6 +106,13 @@ fn check_config(config: &Config) -> (Values, Errors) {
         };
         errors.push(error);
     }
+    let values = Values {
+        settings,
+        written: Field::ALL
+            .into_iter()
+            .filter(|field| written.contains_key(field))
+            .collect(),
+    };
     (values, errors)
 }
 
@@ -187,17 +158,17 @@ fn check_unique_key(
 }
 
 /// Stores a value of the type its option takes.
-fn assign(values: &mut Values, field: Field, value: &Value) -> syn::Result<()> {
+fn assign(settings: &mut Settings<String>, field: Field, value: &Value) -> syn::Result<()> {
     match field {
-        Field::CookieName => values.cookie_name = string(field, value, "session")?,
-        Field::Domain => values.domain = Some(string(field, value, "example.com")?),
-        Field::Expiry => values.expiry_secs = expiry_secs(value)?,
-        Field::Httponly => values.httponly = boolean(field, value)?,
-        Field::Secure => values.secure = boolean(field, value)?,
-        Field::Samesite => values.samesite = Some(samesite(value)?),
-        Field::Prefix => values.prefix = string(field, value, "session:")?,
-        Field::Sessioncookie => values.sessioncookie = boolean(field, value)?,
-        Field::SessionName => values.session_name = string(field, value, "session")?,
+        Field::CookieName => settings.cookie_name = string(field, value, "session")?,
+        Field::Domain => settings.domain = Some(string(field, value, "example.com")?),
+        Field::Expiry => settings.expiry_secs = expiry_secs(value)?,
+        Field::Httponly => settings.httponly = boolean(field, value)?,
+        Field::Secure => settings.secure = boolean(field, value)?,
+        Field::Samesite => settings.samesite = Some(samesite(value)?),
+        Field::Prefix => settings.prefix = string(field, value, "session:")?,
+        Field::Sessioncookie => settings.sessioncookie = boolean(field, value)?,
+        Field::SessionName => settings.session_name = string(field, value, "session")?,
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Code generation for `session_config!`; every check has already run.
 
 use proc_macro2::TokenStream;
-use quote::quote;
-use sessionkit_rules::SameSite;
+use quote::{format_ident, quote};
+use sessionkit_rules::{Field, SameSite, Settings};
 
 use super::check::{Checked, Values};
 
@@ -15,7 +15,7 @@ pub fn config(checked: &Checked<'_>) -> TokenStream {
     let vis = &config.vis;
     let name = &config.name;
     let value = match &checked.values {
-        Some(values) => from_macro(values),
+        Some(values) => from_settings(values),
         None => quote!(::sessionkit::__private::SessionConfig::DEFAULT),
     };
     quote! {
@@ -24,8 +24,28 @@ pub fn config(checked: &Checked<'_>) -> TokenStream {
     }
 }
 
-fn from_macro(values: &Values) -> TokenStream {
-    let Values {
+/// `SessionConfig::__checked(Settings { written: value, ..Settings::DEFAULT })`:
+/// the written options by name, the others from the defaults.
+fn from_settings(values: &Values) -> TokenStream {
+    let settings = quote!(::sessionkit::config::__private::Settings);
+    let written = values.written.iter().map(|&field| {
+        let member = format_ident!("{}", field.member());
+        let value = value(&values.settings, field);
+        quote!(#member: #value)
+    });
+    let defaults = (values.written.len() < Field::ALL.len()).then(|| quote!(..#settings::DEFAULT));
+    quote! {
+        ::sessionkit::__private::SessionConfig::__checked(#settings {
+            #(#written,)*
+            #defaults
+        })
+    }
+}
+
+/// One option's value, as an expression of its type in
+/// `Settings<&'static str>`.
+fn value(settings: &Settings<String>, field: Field) -> TokenStream {
+    let Settings {
         cookie_name,
         domain,
         expiry_secs,
@@ -35,33 +55,32 @@ fn from_macro(values: &Values) -> TokenStream {
         prefix,
         sessioncookie,
         session_name,
-    } = values;
-    let domain = match domain {
-        Some(domain) => quote!(::core::option::Option::Some(#domain)),
-        None => quote!(::core::option::Option::None),
-    };
-    let samesite = match samesite {
-        Some(samesite) => {
-            let variant = match samesite {
-                SameSite::Lax => quote!(Lax),
-                SameSite::Strict => quote!(Strict),
-                SameSite::None => quote!(None),
-            };
-            quote!(::core::option::Option::Some(::sessionkit::__private::SameSite::#variant))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    quote! {
-        ::sessionkit::__private::SessionConfig::__from_macro(
-            #cookie_name,
-            #domain,
-            #expiry_secs,
-            #httponly,
-            #secure,
-            #samesite,
-            #prefix,
-            #sessioncookie,
-            #session_name,
-        )
+    } = settings;
+    match field {
+        Field::CookieName => quote!(#cookie_name),
+        Field::Domain => option(domain.as_ref().map(|domain| quote!(#domain))),
+        Field::Expiry => quote!(#expiry_secs),
+        Field::Httponly => quote!(#httponly),
+        Field::Secure => quote!(#secure),
+        Field::Samesite => option(samesite.map(same_site)),
+        Field::Prefix => quote!(#prefix),
+        Field::Sessioncookie => quote!(#sessioncookie),
+        Field::SessionName => quote!(#session_name),
     }
+}
+
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn same_site(same_site: SameSite) -> TokenStream {
+    let variant = match same_site {
+        SameSite::Lax => quote!(Lax),
+        SameSite::Strict => quote!(Strict),
+        SameSite::None => quote!(None),
+    };
+    quote!(::sessionkit::__private::SameSite::#variant)
 }

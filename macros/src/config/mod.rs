@@ -26,11 +26,47 @@ mod tests {
     }
 
     #[test]
-    fn valid_config_calls_from_macro() {
-        let out = expand(quote!(pub CART { cookie_name: "cart", expiry: 2 hours }));
+    fn valid_config_names_the_written_options_and_takes_the_rest_from_the_defaults() {
+        let out = expand(quote!(pub CART { expiry: 2 hours, cookie_name: "cart" }));
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains("__from_macro"), "{out}");
-        assert!(out.contains("7200u64"), "{out}");
+        let settings = ":: sessionkit :: config :: __private :: Settings";
+        assert!(
+            out.contains(&format!(
+                ":: sessionkit :: __private :: SessionConfig :: __checked ({settings} {{ \
+                 cookie_name : \"cart\" , expiry_secs : 7200u64 , .. {settings} :: DEFAULT }})"
+            )),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn every_option_written_leaves_no_defaults_to_take() {
+        let out = expand(quote!(ADMIN {
+            cookie_name: "admin",
+            domain: "example.com",
+            expiry: 60,
+            httponly: false,
+            secure: true,
+            samesite: "none",
+            prefix: "admin:",
+            sessioncookie: true,
+            session_name: "admin",
+        }));
+        assert!(!out.contains("compile_error"), "{out}");
+        for field in [
+            "cookie_name : \"admin\"",
+            "domain : :: core :: option :: Option :: Some (\"example.com\")",
+            "expiry_secs : 60u64",
+            "httponly : false",
+            "secure : true",
+            "samesite : :: core :: option :: Option :: Some (:: sessionkit :: __private :: SameSite :: None)",
+            "prefix : \"admin:\"",
+            "sessioncookie : true",
+            "session_name : \"admin\"",
+        ] {
+            assert!(out.contains(field), "{field} in {out}");
+        }
+        assert!(!out.contains("DEFAULT"), "{out}");
     }
 
     #[test]
