@@ -17,7 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sessionkit::config::__private::Settings;
+use sessionkit::__private::Settings;
 use sessionkit::store::{Expect, SaveOutcome, StoreFuture, Stored};
 use sessionkit::{
     session_config, ErrorClass, MemoryStore, Session, SessionConfig, SessionLayer, SessionStore,

@@ -905,9 +905,13 @@ fn with_config_refuses_a_config_set_at_start_up_with_every_violation_at_once() {
     session_config! { HOST { cookie_name: "__Host-id", secure: true } }
     // Three violations of two options: an invalid domain, a domain on a
     // `__Host-` cookie, a `__Host-` cookie without `Secure`.
+    struct Host;
+    impl sessionkit::ConfigSource for Host {
+        const CONFIG: SessionConfig = HOST;
+    }
     let config = HOST.with_domain(Some("bad domain")).with_secure(false);
     let error = SessionLayer::new(MemoryStore::new())
-        .with_config(config)
+        .with_config::<sessionkit::Untyped<Host>>(config)
         .err()
         .expect("refused");
     let fields: Vec<Field> = error.violations().map(|(field, _)| field).collect();

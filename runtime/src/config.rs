@@ -15,12 +15,6 @@ use std::time::Duration;
 use sessionkit_rules::Settings;
 pub use sessionkit_rules::{Field, SameSite};
 
-/// What `session_config!`'s output names; not a public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use sessionkit_rules::Settings;
-}
-
 /// A string that is either a compile-time literal or shared, so a config is
 /// cheap to clone and can still be built in a `const`.
 #[derive(Clone)]
@@ -167,7 +161,7 @@ impl SessionConfig {
     /// the macro calls it) is a compile error.
     ///
     /// ```
-    /// use sessionkit::config::__private::Settings;
+    /// use sessionkit::__private::Settings;
     /// use sessionkit::SessionConfig;
     ///
     /// const CART: SessionConfig = SessionConfig::__checked(Settings {
@@ -177,7 +171,7 @@ impl SessionConfig {
     /// ```
     ///
     /// ```compile_fail
-    /// use sessionkit::config::__private::Settings;
+    /// use sessionkit::__private::Settings;
     /// use sessionkit::SessionConfig;
     ///
     /// const CART: SessionConfig = SessionConfig::__checked(Settings {

@@ -126,10 +126,10 @@ fn push_max_age_and_expires(out: &mut Vec<u8>, expiry_secs: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::__private::Settings;
     use crate::SameSite;
     use cookie::time::{Duration as CookieDuration, OffsetDateTime};
     use cookie::Cookie;
+    use sessionkit_rules::Settings;
 
     const ID: &str = "9ca69ea696434e99beff2880eb95116a";
     const ID2: &str = "0123456789abcdef0123456789abcdef";

@@ -99,7 +99,7 @@ impl SessionLayer {
     /// # fn main() -> Result<(), sessionkit::ConfigError> {
     /// let dev = std::env::var("DEV").is_ok();
     /// let layer = SessionLayer::new(MemoryStore::new())
-    ///     .with_config::<Cart>(CART.with_secure(!dev)?.with_domain(Some("shop.example"))?)?;
+    ///     .with_config::<Cart>(CART.with_secure(!dev).with_domain(Some("shop.example")))?;
     /// # Ok(()) }
     /// ```
     pub fn with_config<T: SessionData>(

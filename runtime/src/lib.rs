@@ -166,4 +166,5 @@ pub use store::redis::RedisStore;
 pub mod __private {
     pub use crate::config::{SameSite, SessionConfig};
     pub use crate::data::SessionData;
+    pub use sessionkit_rules::Settings;
 }

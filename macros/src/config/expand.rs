@@ -27,7 +27,7 @@ pub fn config(checked: &Checked<'_>) -> TokenStream {
 /// `SessionConfig::__checked(Settings { written: value, ..Settings::DEFAULT })`:
 /// the written options by name, the others from the defaults.
 fn from_settings(values: &Values) -> TokenStream {
-    let settings = quote!(::sessionkit::config::__private::Settings);
+    let settings = quote!(::sessionkit::__private::Settings);
     let written = values.written.iter().map(|&field| {
         let member = format_ident!("{}", field.member());
         let value = value(&values.settings, field);

@@ -29,7 +29,7 @@ mod tests {
     fn valid_config_names_the_written_options_and_takes_the_rest_from_the_defaults() {
         let out = expand(quote!(pub CART { expiry: 2 hours, cookie_name: "cart" }));
         assert!(!out.contains("compile_error"), "{out}");
-        let settings = ":: sessionkit :: config :: __private :: Settings";
+        let settings = ":: sessionkit :: __private :: Settings";
         assert!(
             out.contains(&format!(
                 ":: sessionkit :: __private :: SessionConfig :: __checked ({settings} {{ \
