@@ -15,7 +15,8 @@
 //!   and otherwise writes nothing and answers [`SaveOutcome::Exists`],
 //!   [`SaveOutcome::Changed`] or [`SaveOutcome::Gone`];
 //! * when the store has a [`max_value_size`](SessionStore::max_value_size):
-//!   a value at the limit is stored, and one over it is refused with a
+//!   under a key of 250 bytes (the longest the layer makes), a value at the
+//!   limit is stored, and one over it is refused with a
 //!   [permanent](sessionkit::ErrorClass::Permanent) error before anything
 //!   is written;
 //! * every failure is a [`StoreError`]: a store
@@ -60,6 +61,15 @@ const RACERS: usize = 16;
 /// A key no check used before: `conformance:` and a new session id.
 fn key() -> String {
     format!("conformance:{}", SessionId::generate())
+}
+
+/// A key of 250 bytes, the longest the layer makes: `conformance:`, `k`s,
+/// and a new session id.
+fn longest_key() -> String {
+    let id = SessionId::generate().to_string();
+    let key = format!("conformance:{}{id}", "k".repeat(250 - 12 - id.len()));
+    debug_assert_eq!(key.len(), 250);
+    key
 }
 
 /// What `load` finds under `key`, refreshing it for [`LONG`].
@@ -269,10 +279,7 @@ pub async fn delete_of_a_missing_key_is_ok<S: SessionStore>(store: S) -> Result<
 /// 32-character id) is saved, loaded and deleted like any other.
 pub async fn the_longest_key_works<S: SessionStore>(store: S) -> Result<(), Failure> {
     let cx = Cx("the_longest_key_works");
-    let id = SessionId::generate().to_string();
-    let prefix = format!("conformance:{}", "k".repeat(250 - 12 - id.len()));
-    let key = format!("{prefix}{id}");
-    debug_assert_eq!(key.len(), 250);
+    let key = longest_key();
     cx.call("save", || store.save(&key, br#"{"n":1}"#, LONG))
         .await?;
     ensure_eq!(
@@ -909,6 +916,11 @@ fn refused<T>(
 /// ([`max_value_size`](SessionStore::max_value_size)), `save` and
 /// `save_if` fail with a [permanent](ErrorClass::Permanent) error, never a
 /// panic, and write nothing: a free key stays free, a held value stays.
+///
+/// The keys are 250 bytes long, the longest the layer makes: a store whose
+/// limit counts the key with the value (as memcached's item size does)
+/// states the limit for that key, and may take a little more under a
+/// shorter one.
 pub async fn value_over_the_size_limit_is_refused<S: SessionStore>(
     store: S,
 ) -> Result<(), Failure> {
@@ -917,7 +929,7 @@ pub async fn value_over_the_size_limit_is_refused<S: SessionStore>(
         return Ok(());
     };
     let over = value_of_len(limit + 1);
-    let free = key();
+    let free = longest_key();
     let saved = cx
         .attempt("save", || store.save(&free, &over, LONG))
         .await?;
@@ -941,7 +953,7 @@ pub async fn value_over_the_size_limit_is_refused<S: SessionStore>(
         "a save_if refused for its size must write nothing"
     );
 
-    let held = key();
+    let held = longest_key();
     let small = br#"{"n":1}"#;
     cx.call("save", || store.save(&held, small, LONG)).await?;
     let saved = cx
@@ -979,14 +991,15 @@ pub async fn value_over_the_size_limit_is_refused<S: SessionStore>(
 
 /// A value of exactly the store's own size limit
 /// ([`max_value_size`](SessionStore::max_value_size)) is stored, by `save`
-/// and by `save_if`, and loads back whole.
+/// and by `save_if`, and loads back whole, under a key of 250 bytes (the
+/// longest the layer makes).
 pub async fn value_at_the_size_limit_is_stored<S: SessionStore>(store: S) -> Result<(), Failure> {
     let cx = Cx("value_at_the_size_limit_is_stored");
     let Some(limit) = checked_limit(cx, &store) else {
         return Ok(());
     };
     let at = value_of_len(limit);
-    let (saved, created) = (key(), key());
+    let (saved, created) = (longest_key(), longest_key());
     let result = cx.attempt("save", || store.save(&saved, &at, LONG)).await?;
     ensure!(
         cx,
