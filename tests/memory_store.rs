@@ -1,4 +1,5 @@
-//! The memory store through the layer: the shared conformance suite.
+//! The memory store through the layer: the store conformance suite (the
+//! `sessionkit-conformance` checks, and the rest in `support::conformance`).
 
 mod support;
 
@@ -7,6 +8,7 @@ use std::time::Duration;
 use sessionkit::store::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
 use sessionkit::MemoryStore;
 
+sessionkit_conformance::store_tests!(async { MemoryStore::new() });
 conformance_tests!(|| async { MemoryStore::new() });
 
 /// The memory store, but every future it returns waits once before it does
