@@ -1,6 +1,7 @@
 //! The memcached store against real `memcached` processes (started per test
-//! on free loopback ports by `support::memcached`): the conformance suite on
-//! one server and on three, then what memcached adds: ketama, acknowledged
+//! on free loopback ports by `support::memcached`): the store conformance
+//! suite (the `sessionkit-conformance` checks, and the rest in
+//! `support::conformance`) on one server and on three, then what memcached adds: ketama, acknowledged
 //! writes, value sizes, long expiries, safe keys, sanic-session's format,
 //! outages, the class of each error, error messages without session ids,
 //! and the round trips each kind of request costs.
@@ -48,10 +49,12 @@ fn fresh(n: usize) -> Served<MemcacheStore> {
 }
 
 mod one {
+    sessionkit_conformance::store_tests!(async { crate::fresh(1) });
     crate::conformance_tests!(|| async { crate::fresh(1) });
 }
 
 mod three {
+    sessionkit_conformance::store_tests!(async { crate::fresh(3) });
     crate::conformance_tests!(|| async { crate::fresh(3) });
 }
 

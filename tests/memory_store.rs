@@ -1,9 +1,11 @@
-//! The memory store through the layer: the shared conformance suite.
+//! The memory store through the layer: the store conformance suite (the
+//! `sessionkit-conformance` checks, and the rest in `support::conformance`).
 
 mod support;
 
 use sessionkit::MemoryStore;
 
+sessionkit_conformance::store_tests!(async { MemoryStore::new() });
 conformance_tests!(|| async { MemoryStore::new() });
 
 /// A flood of new visitors past the capacity evicts idle sessions, never

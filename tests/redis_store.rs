@@ -1,5 +1,6 @@
-//! The Redis store against real `redis-server` processes: the shared
-//! conformance suite on one server (through a `ConnectionManager` and through
+//! The Redis store against real `redis-server` processes: the store
+//! conformance suite (the `sessionkit-conformance` checks, and the rest in
+//! `support::conformance`) on one server (through a `ConnectionManager` and through
 //! a connection getter) and on a 3-master cluster, plus what is specific to
 //! Redis: the sanic-session format, round trips per request, outage and
 //! recovery, the value size limit, data planted from outside, the class of
@@ -88,21 +89,25 @@ fn new_id() -> String {
 
 mod single {
     use super::*;
+    sessionkit_conformance::store_tests!(async { managed(&SINGLE.url()).await });
     crate::conformance_tests!(|| async { managed(&SINGLE.url()).await });
 }
 
 mod getter {
     use super::*;
+    sessionkit_conformance::store_tests!(async { with_getter(&SINGLE.url()) });
     crate::conformance_tests!(|| async { with_getter(&SINGLE.url()) });
 }
 
 mod cluster {
     use super::*;
-    crate::conformance_tests!(|| async {
+    async fn store() -> RedisStore {
         RedisStore::from_cluster_nodes(CLUSTER.urls())
             .await
             .unwrap()
-    });
+    }
+    sessionkit_conformance::store_tests!(store());
+    crate::conformance_tests!(store);
 }
 
 #[tokio::test]

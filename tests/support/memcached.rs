@@ -331,8 +331,9 @@ fn alive(pid: u32) -> bool {
 }
 
 /// A store together with the servers it uses: the servers stop when the
-/// last clone is dropped, at the end of the test. For
-/// `conformance_tests!`, whose closure can only return the store.
+/// last clone is dropped, at the end of the test. For the conformance
+/// suites (`sessionkit_conformance::store_tests!`, `conformance_tests!`),
+/// whose closures can only return the store.
 #[derive(Clone)]
 pub struct Served<S> {
     pub store: S,
@@ -367,5 +368,8 @@ impl<S: SessionStore> SessionStore for Served<S> {
     }
     fn compare_and_set(&self) -> bool {
         self.store.compare_and_set()
+    }
+    fn max_value_size(&self) -> Option<usize> {
+        self.store.max_value_size()
     }
 }
