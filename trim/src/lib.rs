@@ -20,10 +20,9 @@
 //! while it goes through its free blocks and advises the kernel to drop the
 //! whole pages among them, so another thread that allocates from that arena
 //! meanwhile waits, and pages handed back cost a page fault when used again.
-//! Measured (glibc 2.36, x86-64): under a millisecond after 100,000 small
-//! blocks were freed side by side; some 12 ms, giving nothing back, when
-//! 100,000 of 1,000,000 were freed at scattered places. Call it rarely,
-//! after a large amount was freed, and from a thread that may block
+//! With many scattered free blocks a call takes milliseconds (the
+//! repository's BENCHMARKS.md has the measurement). Call it rarely, after a
+//! large amount was freed, and from a thread that may block
 //! (`tokio::task::spawn_blocking`), not from an async worker.
 //!
 //! It does not return everything: in the arenas of threads other than the
