@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
 
-use crate::request::{LayerState, RequestHandle};
+use crate::request::{LayerState, RequestHandle, RequestState};
 use crate::response::error_response;
 use crate::{Error, Session, SessionData};
 
@@ -153,14 +153,16 @@ where
     }
 }
 
-fn handle(parts: &Parts) -> Result<&Arc<crate::request::RequestState>, SessionRejection> {
+/// The request's session state, which the layer put in its extensions.
+fn handle(parts: &Parts) -> Result<&Arc<RequestState>, SessionRejection> {
     match parts.extensions.get::<RequestHandle>() {
         Some(RequestHandle(request)) => Ok(request),
         None => Err(SessionRejection::MissingLayer),
     }
 }
 
-fn failed(request: &crate::request::RequestState, error: Error) -> SessionRejection {
+/// A failed load, with the layer whose error policy answers it.
+fn failed(request: &RequestState, error: Error) -> SessionRejection {
     SessionRejection::Failed(SessionFailure {
         error,
         layer: Arc::clone(&request.layer),
