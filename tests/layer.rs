@@ -77,6 +77,7 @@ struct FullReply {
     status: u16,
     content_type: Option<String>,
     set_cookies: Vec<String>,
+    vary: Vec<String>,
     body: String,
 }
 
@@ -96,12 +97,14 @@ async fn get_full(addr: std::net::SocketAddr, path: &str, cookie: Option<&str>) 
     };
     let content_type = header(reqwest::header::CONTENT_TYPE).into_iter().next();
     let set_cookies = header(reqwest::header::SET_COOKIE);
+    let vary = header(reqwest::header::VARY);
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
     FullReply {
         status,
         content_type,
         set_cookies,
+        vary,
         body,
     }
 }
@@ -476,6 +479,9 @@ async fn failing_load_is_a_503_with_a_plain_reason_and_the_handler_does_not_run(
     );
     assert_eq!(calls.get(), 1, "the handler ran without its session");
     assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+    // The answer depends on the cookie, like any response of a request
+    // that asked for its session.
+    assert_eq!(reply.vary, ["Cookie"]);
     assert!(
         logged(
             &logs,

@@ -10,7 +10,7 @@ use http::request::Parts;
 use http::StatusCode;
 
 use crate::request::{LayerState, RequestHandle, RequestState};
-use crate::response::error_response;
+use crate::response::{error_response, vary_cookie};
 use crate::{Error, Session, SessionData};
 
 /// Why a [`Session<T>`](struct@crate::Session) could not be extracted.
@@ -80,14 +80,19 @@ impl std::error::Error for SessionRejection {
 
 impl IntoResponse for SessionRejection {
     /// Logs the rejection and answers it: a missing layer with `500`, a
-    /// failed load with the layer's error policy.
+    /// failed load with the layer's error policy and `Vary: Cookie`.
     fn into_response(self) -> Response {
         match self {
             SessionRejection::MissingLayer => {
                 tracing::error!("{self}");
                 (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
             }
-            SessionRejection::Failed(failure) => error_response(&failure.layer, &failure.error),
+            SessionRejection::Failed(failure) => {
+                // It answers a request for the session its cookie names.
+                let mut response = error_response(&failure.layer, &failure.error);
+                vary_cookie(response.headers_mut());
+                response
+            }
         }
     }
 }
