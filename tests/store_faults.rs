@@ -252,6 +252,21 @@ async fn every_fault<S: SessionStore>(store: S, proxy: &Proxy) {
     visitor.recover("a cut save acknowledgement").await;
     assert_nothing_left(proxy, &baseline, "a cut save acknowledgement").await;
 
+    // A new visitor's first save (its only store call) with its
+    // acknowledgement cut: no cookie, so no session it could think it has.
+    {
+        let mut newcomer = Browser::new(addr);
+        proxy.cut_next_reply();
+        let reply = request(&mut newcomer, "/untyped/set/a/1").await;
+        assert!(
+            proxy.cut_done(),
+            "the save got its answer through the proxy"
+        );
+        assert_unavailable(&reply, "a new session's save whose acknowledgement was cut");
+    }
+    visitor.recover("a cut new session's save").await;
+    assert_nothing_left(proxy, &baseline, "a cut new session's save").await;
+
     // Latency under the timeout is no fault.
     proxy.set(Fault::Latency(TIMEOUT / 10));
     let reply = visitor.write().await;
