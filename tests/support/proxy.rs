@@ -24,9 +24,9 @@ pub enum Fault {
     None,
     /// Holds every chunk of bytes, either way, this long before forwarding it.
     Latency(Duration),
-    /// Forwards nothing, either way, and answers nothing on new connections
-    /// (the kernel still accepts them); what was held is forwarded once the
-    /// fault is lifted.
+    /// Forwards nothing, either way; new connections are accepted and
+    /// never answered (not connected to the server until the fault is
+    /// lifted). What was held is forwarded once the fault is lifted.
     Stall,
     /// Resets (RST) every open connection to the client, and every new one
     /// as soon as it is accepted.
