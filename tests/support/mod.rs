@@ -6,6 +6,7 @@ pub mod app;
 pub mod conformance;
 pub mod example;
 pub mod memcached;
+pub mod proxy;
 pub mod sanic;
 pub mod servers;
 

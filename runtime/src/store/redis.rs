@@ -634,10 +634,10 @@ impl RedisStoreError {
     /// | error | class |
     /// |---|---|
     /// | [`Timeout`](Self::Timeout) | transient |
-    /// | [`Connect`](Self::Connect) or [`Command`](Self::Command) failing on I/O: refused, reset, closed, timed out | transient |
+    /// | [`Connect`](Self::Connect) or [`Command`](Self::Command) failing on I/O: refused, reset, closed (a reply cut short by the connection closing included), timed out | transient |
     /// | an error reply saying Redis cannot serve now: `BUSY` (a script runs), `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY` (a replica, as during a failover), `MOVED`, `ASK`, `OOM` (`maxmemory` reached), `MISCONF` (snapshots failing), `NOREPLICAS`; or no cluster node or sentinel master to be found | transient |
     /// | [`ValueTooLarge`](Self::ValueTooLarge) | permanent |
-    /// | any other error reply (`WRONGTYPE`, `ERR …`, `NOSCRIPT`, `NOAUTH`, `NOPERM`, a script error), a failed authentication, a reply the `redis` crate cannot parse or that is not of the command's type | permanent |
+    /// | any other error reply (`WRONGTYPE`, `ERR …`, `NOSCRIPT`, `NOAUTH`, `NOPERM`, a script error), a failed authentication, a complete reply the `redis` crate cannot parse or that is not of the command's type | permanent |
     ///
     /// ```
     /// use sessionkit::store::redis::client::{ErrorKind, RedisError};
@@ -662,6 +662,10 @@ impl RedisStoreError {
         }
     }
 }
+
+/// What the `redis` crate's reply decoder says when the stream ends inside
+/// a reply.
+const CUT_SHORT: &str = "Unexpected end of input";
 
 /// The class of what the `redis` crate reported: see
 /// [`RedisStoreError::class`].
@@ -689,6 +693,10 @@ fn redis_error_class(error: &RedisError) -> ErrorClass {
         {
             ErrorClass::Transient
         }
+        // The connection closed in the middle of a reply: the async
+        // connections' reply decoder reports the end of the stream inside
+        // a reply as a parse error rather than an I/O error.
+        ErrorKind::Parse if error.to_string().contains(CUT_SHORT) => ErrorClass::Transient,
         _ => ErrorClass::Permanent,
     }
 }
@@ -889,6 +897,29 @@ mod tests {
             let mut cmd = ::redis::cmd("SET");
             expiry_args(&mut cmd, ttl);
             assert_eq!(args(&cmd)[1..], want, "{ttl:?}");
+        }
+    }
+
+    #[test]
+    fn a_reply_cut_short_is_transient_and_garbage_permanent() {
+        use ::redis::ParsingError;
+        // What the async reply decoder gives when the connection closes
+        // inside a reply (`$7\r\n{"n"`, then the end of the stream).
+        let cut = ParsingError::from(
+            "Parse error at 0\nUnexpected end of input\nUnexpected `123`\n".to_string(),
+        );
+        let garbage = ParsingError::from(
+            "Parse error at 0\nUnexpected `x`\nExpected `-`, `+`, `:`, `$` or `*`\n".to_string(),
+        );
+        for (error, class) in [
+            (cut, ErrorClass::Transient),
+            (garbage, ErrorClass::Permanent),
+        ] {
+            let error = RedisStoreError::Command {
+                command: "GETEX",
+                source: RedisError::from(error),
+            };
+            assert_eq!(error.class(), class, "{error}");
         }
     }
 

@@ -86,10 +86,20 @@
 //! hashing over the servers' `host:port` names (libketama's points: 160 per
 //! server from MD5), so adding a fourth server to three moves about a
 //! quarter of the sessions and removing one moves only that server's.
-//! [`MemcacheStore::server_for`] tells which server holds a key. When a
-//! server is down, the sessions it holds fail (the layer answers 503) while
-//! the others keep working; keys are not moved to another server, since that
-//! would log users out of one session and back into an old copy later.
+//! [`MemcacheStore::server_for`] tells which server holds a key.
+//!
+//! When a server is down or does not answer, the sessions it holds fail
+//! (the layer answers 503, within the timeout) while the others keep
+//! working: with one of three servers lost, about a third of the sessions.
+//! Their keys are not moved to the surviving servers while it is away.
+//! Moving them (ketama's usual choice) would give each of those visitors a
+//! fresh, empty session on a survivor, logging them out; and once the
+//! server came back, the keys would move back to it and find the copy it
+//! kept from before, so visitors would be served stale data and lose what
+//! they did in between. Without moving, a server that comes back with its
+//! data (a network partition healed, a stuck process resumed) serves its
+//! sessions as they were, and one restarted empty gives its visitors new
+//! sessions, which the remapping would have done anyway.
 //!
 //! # Connections and failures
 //!
