@@ -6,6 +6,8 @@ pub mod app;
 pub mod conformance;
 pub mod example;
 pub mod memcached;
+#[cfg(feature = "redis-tls")]
+pub mod redis_tls;
 pub mod sanic;
 pub mod servers;
 
