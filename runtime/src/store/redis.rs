@@ -19,15 +19,15 @@
 //! With the `redis-tls` feature, [`RedisStore::from_url`] also takes
 //! `rediss://host:port[/db]` URLs: TLS 1.2 or 1.3 through rustls (no
 //! OpenSSL needed), trusting the system's CA certificates.
-//! [`RedisStore::from_url_with_tls`] takes a
-//! [`TlsCertificates`](redis::TlsCertificates) as well, for the two things
+//! [`RedisStore::from_url_with_tls`][from_url_with_tls] takes a
+//! [`TlsCertificates`][TlsCertificates] as well, for the two things
 //! a private deployment usually needs:
 //!
 //! * **A private CA**: its certificate (PEM, one or more) as `root_cert`;
 //!   then only those CAs are trusted, not the system's.
 //! * **A client certificate**, for a Redis with `tls-auth-clients yes` (its
 //!   default once TLS is on): `client_tls`, a
-//!   [`ClientTlsConfig`](redis::ClientTlsConfig) with the PEM certificate
+//!   [`ClientTlsConfig`][ClientTlsConfig] with the PEM certificate
 //!   chain and its PEM private key.
 //!
 //! The server's certificate must name the URL's host: a DNS name, or for
@@ -116,6 +116,17 @@
 //! without rebuilding the store: the manager reconnects in the background.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
+#![cfg_attr(
+    feature = "redis-tls",
+    doc = "[from_url_with_tls]: RedisStore::from_url_with_tls\n\
+           [TlsCertificates]: redis::TlsCertificates\n\
+           [ClientTlsConfig]: redis::ClientTlsConfig"
+)]
+// Without `redis-tls` these items do not exist: the links go to the TLS section.
+#![cfg_attr(
+    not(feature = "redis-tls"),
+    doc = "[from_url_with_tls]: self#tls\n[TlsCertificates]: self#tls\n[ClientTlsConfig]: self#tls"
+)]
 
 use std::fmt;
 use std::future::Future;
