@@ -100,6 +100,42 @@ async fn a_url_by_host_name_is_checked_against_the_certificate() {
     .expect("test timed out");
 }
 
+/// The store's connection manager reconnects over TLS, with the client
+/// certificate: with the server down a request gets the 503 policy, and
+/// once it is back on the same port requests succeed again without
+/// rebuilding the store.
+#[tokio::test]
+async fn reconnects_over_tls_after_a_restart() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut redis = RedisTlsServer::start(true);
+        let store = RedisStore::from_url_with_tls(&redis.url(), PKI.certificates(true))
+            .await
+            .unwrap();
+        let addr = serve(app(store)).await;
+        let mut browser = Browser::new(addr);
+        assert_eq!(browser.get("/incr").await.body, "1");
+
+        redis.server.kill();
+        let reply = browser.get("/incr").await;
+        assert_eq!(reply.status, 503, "{reply:?}");
+
+        redis.server.restart();
+        loop {
+            let reply = browser.get("/incr").await;
+            if reply.status == 200 {
+                // The restarted server has no data (no persistence).
+                assert_eq!(reply.body, "1");
+                break;
+            }
+            assert_eq!(reply.status, 503, "{reply:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(browser.get("/incr").await.body, "2");
+    })
+    .await
+    .expect("never a hang");
+}
+
 /// Connects with `connect` and returns its error, which must come (not a
 /// hang: the test's bound fails it) and must say why.
 async fn refused(
