@@ -37,13 +37,16 @@
 //! server that wants a client certificate it was not given (over TLS 1.3,
 //! `received fatal alert: CertificateRequired`).
 //!
-//! rustls needs a process-wide crypto provider: the first store built from
-//! a `rediss://` URL installs ring's unless the program installed one before
+//! rustls needs a process-wide crypto provider: [`RedisStore::from_url`]
+//! and [`RedisStore::from_url_with_tls`][from_url_with_tls], given a
+//! `rediss://` URL, install ring's unless the program installed one before
 //! (to use another, such as aws-lc-rs, install it with
 //! `rustls::crypto::CryptoProvider::install_default` before building the
-//! store). A TLS connection built yourself and given to [`RedisStore::new`]
-//! gets ring by rustls's own choice when ring is the only provider compiled
-//! in; otherwise install one first.
+//! store). Any other TLS connection (one you build for
+//! [`RedisStore::new`] or [`RedisStore::from_getter`], or `rediss://` nodes
+//! given to [`RedisStore::from_cluster_nodes`]) gets ring by rustls's own
+//! choice when ring is the only provider compiled in; otherwise install one
+//! first.
 //!
 //! # Commands
 //!
