@@ -188,6 +188,12 @@ impl RedisTlsServer {
     /// clients that present no certificate signed by the CA
     /// (`--tls-auth-clients yes`), otherwise it asks for none.
     pub fn start(auth_clients: bool) -> RedisTlsServer {
+        RedisTlsServer::start_with(auth_clients, &[])
+    }
+
+    /// [`start`](Self::start) with more `redis-server` arguments.
+    pub fn start_with(auth_clients: bool, extra: &[&str]) -> RedisTlsServer {
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
         let pki = &*PKI;
         let files = [
             ("ca.crt", pki.ca_cert.clone()),
@@ -227,7 +233,9 @@ impl RedisTlsServer {
                     dir.to_str().unwrap(),
                 ]
                 .map(String::from)
-                .to_vec()
+                .into_iter()
+                .chain(extra.iter().cloned())
+                .collect()
             },
             listening,
         );
