@@ -2,7 +2,8 @@
 //! processes that serve only TLS, with certificates the `openssl` command
 //! makes when the tests run (`support::redis_tls`): sessions through the
 //! layer over HTTP, the store conformance suite, a client that does not
-//! trust the server's CA, and client certificates (`tls-auth-clients`).
+//! trust the server's CA, client certificates (`tls-auth-clients`), and
+//! reconnecting after the server restarts.
 #![cfg(feature = "redis-tls")]
 
 mod support;
