@@ -45,6 +45,7 @@
 //! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
 //! | `memcache` | no | `store::memcache::MemcacheStore`: memcached, pooled, several servers (ketama), acknowledged writes |
 //! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::store::redis::client`) |
+//! | `redis-tls` | no | `redis` over TLS (`rediss://` URLs, `RedisStore::from_url_with_tls` for a private CA and client certificates), with rustls and ring |
 //!
 //! # Lifecycle
 //!

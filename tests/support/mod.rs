@@ -7,6 +7,8 @@ pub mod conformance;
 pub mod example;
 pub mod memcached;
 pub mod proxy;
+#[cfg(feature = "redis-tls")]
+pub mod redis_tls;
 pub mod sanic;
 pub mod servers;
 

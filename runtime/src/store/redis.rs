@@ -14,6 +14,40 @@
 //! * [`RedisStore::from_url`] and [`RedisStore::from_cluster_nodes`] build
 //!   the connection for you.
 //!
+//! # TLS
+//!
+//! With the `redis-tls` feature, [`RedisStore::from_url`] also takes
+//! `rediss://host:port[/db]` URLs: TLS 1.2 or 1.3 through rustls (no
+//! OpenSSL needed), trusting the system's CA certificates.
+//! [`RedisStore::from_url_with_tls`][from_url_with_tls] takes a
+//! [`TlsCertificates`][TlsCertificates] as well, for the two things
+//! a private deployment usually needs:
+//!
+//! * **A private CA**: its certificate (PEM, one or more) as `root_cert`;
+//!   then only those CAs are trusted, not the system's.
+//! * **A client certificate**, for a Redis with `tls-auth-clients yes` (its
+//!   default once TLS is on): `client_tls`, a
+//!   [`ClientTlsConfig`][ClientTlsConfig] with the PEM certificate
+//!   chain and its PEM private key.
+//!
+//! The server's certificate must name the URL's host: a DNS name, or for
+//! `rediss://10.0.0.5` that IP address as a subject alternative name. A
+//! server the client does not trust fails the constructor with an I/O error
+//! that says why (`invalid peer certificate: UnknownIssuer`), and so does a
+//! server that wants a client certificate it was not given (over TLS 1.3,
+//! `received fatal alert: CertificateRequired`).
+//!
+//! rustls needs a process-wide crypto provider: [`RedisStore::from_url`]
+//! and [`RedisStore::from_url_with_tls`][from_url_with_tls], given a
+//! `rediss://` URL, install ring's unless the program installed one before
+//! (to use another, such as aws-lc-rs, install it with
+//! `rustls::crypto::CryptoProvider::install_default` before building the
+//! store). Any other TLS connection (one you build for
+//! [`RedisStore::new`] or [`RedisStore::from_getter`], or `rediss://` nodes
+//! given to [`RedisStore::from_cluster_nodes`]) gets ring by rustls's own
+//! choice when ring is the only provider compiled in; otherwise install one
+//! first.
+//!
 //! # Commands
 //!
 //! Each store call is one command, so one round trip:
@@ -85,6 +119,17 @@
 //! without rebuilding the store: the manager reconnects in the background.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
+#![cfg_attr(
+    feature = "redis-tls",
+    doc = "[from_url_with_tls]: RedisStore::from_url_with_tls\n\
+           [TlsCertificates]: redis::TlsCertificates\n\
+           [ClientTlsConfig]: redis::ClientTlsConfig"
+)]
+// Without `redis-tls` these items do not exist: the links go to the TLS section.
+#![cfg_attr(
+    not(feature = "redis-tls"),
+    doc = "[from_url_with_tls]: self#tls\n[TlsCertificates]: self#tls\n[ClientTlsConfig]: self#tls"
+)]
 
 use std::fmt;
 use std::future::Future;
@@ -123,6 +168,18 @@ return 1
 fn save_if_loaded_sha() -> &'static str {
     static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SHA.get_or_init(|| ::redis::Script::new(SAVE_IF_LOADED).get_hash().to_owned())
+}
+
+/// Installs ring as rustls's crypto provider for this process, unless one
+/// is installed already. The `redis` crate's TLS connections use the process's
+/// provider, and rustls can pick none by itself (and panics when asked)
+/// when its `aws-lc-rs` feature is on as well as `ring`.
+#[cfg(feature = "redis-tls")]
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread installing one first is fine: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 /// A session store in Redis or Redis Cluster.
@@ -241,8 +298,8 @@ impl RedisStore {
     }
 
     /// Connects to the Redis at `url` (`redis://[user:password@]host:port[/db]`,
-    /// or `rediss://` when the `redis` crate's TLS features are enabled)
-    /// through a [`ConnectionManager`] that
+    /// or `rediss://` for TLS with the `redis-tls` feature: see
+    /// [TLS](self#tls)) through a [`ConnectionManager`] that
     /// reconnects by itself, retrying with a delay of at most a second, so
     /// requests succeed again within about a second of Redis coming back.
     ///
@@ -260,7 +317,56 @@ impl RedisStore {
     /// # }
     /// ```
     pub async fn from_url(url: &str) -> Result<Self, RedisError> {
-        let client = ::redis::Client::open(url)?;
+        Self::managed(::redis::Client::open(url)?).await
+    }
+
+    /// Connects to the Redis at `url` (`rediss://host:port[/db]`) over TLS,
+    /// like [`from_url`](Self::from_url), trusting the CA certificates of
+    /// `certificates.root_cert` (PEM; `None`: the system's) and presenting
+    /// `certificates.client_tls` (a PEM certificate chain and its PEM
+    /// private key) when Redis asks for a client certificate
+    /// (`tls-auth-clients`). See [TLS](self#tls).
+    ///
+    /// Fails when the URL is not `rediss://`, a PEM does not parse, or the
+    /// server cannot be reached or its certificate is not trusted (after
+    /// the manager's retries, a few seconds).
+    ///
+    /// ```no_run
+    /// use sessionkit::store::redis::client::{ClientTlsConfig, TlsCertificates};
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let certificates = TlsCertificates {
+    ///     // The private CA that signed the server's certificate.
+    ///     root_cert: Some(std::fs::read("/etc/redis/tls/ca.crt")?),
+    ///     // For `tls-auth-clients yes`; `None` otherwise.
+    ///     client_tls: Some(ClientTlsConfig {
+    ///         client_cert: std::fs::read("/etc/redis/tls/client.crt")?,
+    ///         client_key: std::fs::read("/etc/redis/tls/client.key")?,
+    ///     }),
+    /// };
+    /// let store = RedisStore::from_url_with_tls("rediss://redis.internal:6380", certificates).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    pub async fn from_url_with_tls(
+        url: &str,
+        certificates: ::redis::TlsCertificates,
+    ) -> Result<Self, RedisError> {
+        Self::managed(::redis::Client::build_with_tls(url, certificates)?).await
+    }
+
+    /// A store over a [`ConnectionManager`] of `client`, connected now.
+    async fn managed(client: ::redis::Client) -> Result<Self, RedisError> {
+        #[cfg(feature = "redis-tls")]
+        if matches!(
+            client.get_connection_info().addr(),
+            ::redis::ConnectionAddr::TcpTls { .. }
+        ) {
+            install_crypto_provider();
+        }
         let config = ConnectionManagerConfig::new()
             .set_max_delay(Duration::from_secs(1))
             .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
