@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod example;
 pub mod memcached;
 pub mod sanic;
+pub mod sentinel;
 pub mod servers;
 
 use std::collections::BTreeMap;
