@@ -5,6 +5,7 @@
 pub mod app;
 pub mod conformance;
 pub mod example;
+pub mod load;
 pub mod memcached;
 pub mod sanic;
 pub mod sentinel;

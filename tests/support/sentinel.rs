@@ -171,7 +171,7 @@ fn sentinel_args(port: u16, dir: &Path, master_port: u16) -> Vec<String> {
 
 /// A redis-server's arguments: loopback only, no persistence, files in the
 /// scratch directory.
-fn redis_args(port: u16, dir: &Path) -> Vec<String> {
+pub fn redis_args(port: u16, dir: &Path) -> Vec<String> {
     let port = port.to_string();
     let dir = dir.to_str().unwrap();
     [
@@ -193,7 +193,7 @@ fn redis_args(port: u16, dir: &Path) -> Vec<String> {
 }
 
 /// Whether a Redis server or Sentinel answers `PING` on `port`.
-fn answers_ping(port: u16) -> bool {
+pub fn answers_ping(port: u16) -> bool {
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
