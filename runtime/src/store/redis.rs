@@ -330,9 +330,13 @@ impl RedisStore {
     /// master send nothing more than their one command.
     ///
     /// `sentinels` are Sentinel addresses (`redis://host:26379`), not Redis
-    /// servers. The connection to the master gets connection and response
-    /// timeouts of [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT). For a
-    /// master that needs a password or TLS, or a database other than 0,
+    /// servers. The connection to the master has no timeouts of its own:
+    /// the store's [timeout](Self::with_timeout) bounds each call, whatever
+    /// it is set to, and a call that outlasts it drops the connection. (The
+    /// lookup's own connections, to the Sentinels and to check the master's
+    /// role, get the `redis` crate's defaults: 1 s to connect, 500 ms for an
+    /// answer.) For a master that needs a password or TLS, or a database
+    /// other than 0,
     /// build a [`SentinelClient`] yourself and use
     /// [`from_sentinel_client`](Self::from_sentinel_client).
     ///
@@ -405,9 +409,11 @@ impl RedisStore {
         let source = SentinelMaster {
             client: tokio::sync::Mutex::new(client),
             state: std::sync::Mutex::new(MasterState::default()),
+            // The store's timeout bounds every call, and one that outlasts
+            // it drops the connection: see `Unanswered`.
             config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
-                .set_response_timeout(Some(Self::DEFAULT_TIMEOUT)),
+                .set_connection_timeout(None)
+                .set_response_timeout(None),
         };
         source.master().await?;
         Ok(Self::with_source(Arc::new(source)))
@@ -432,7 +438,9 @@ impl RedisStore {
     /// [`from_url`](Self::from_url) and
     /// [`from_cluster_nodes`](Self::from_cluster_nodes) set theirs to
     /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT); to wait longer than those,
-    /// build the connection yourself.
+    /// build the connection yourself. [`from_sentinel`](Self::from_sentinel)
+    /// sets none on its connection to the master, so this timeout alone
+    /// bounds its calls.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -1079,7 +1087,8 @@ fn master_lost(error: &RedisError) -> bool {
 
 /// Forgets the connection of a call dropped before its answer came: the
 /// store's timeout elapsed, and the master may be gone without a word
-/// (frozen, or cut off).
+/// (frozen, or cut off); or the request was dropped, and a new connection
+/// costs only a lookup.
 struct Unanswered<'a> {
     source: &'a SentinelMaster,
     lookup: u64,
