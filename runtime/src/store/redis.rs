@@ -335,8 +335,8 @@ impl RedisStore {
     /// it is set to, and a call that outlasts it drops the connection. (The
     /// lookup's own connections, to the Sentinels and to check the master's
     /// role, get the `redis` crate's defaults: 1 s to connect, 500 ms for an
-    /// answer.) For a master that needs a password or TLS, or a database
-    /// other than 0,
+    /// answer.) For a master that needs a password or TLS (with the `redis`
+    /// crate's TLS features enabled), or a database other than 0,
     /// build a [`SentinelClient`] yourself and use
     /// [`from_sentinel_client`](Self::from_sentinel_client).
     ///
@@ -378,8 +378,8 @@ impl RedisStore {
 
     /// Like [`from_sentinel`](Self::from_sentinel), with a
     /// [`SentinelClient`] you built: for a master that needs a password,
-    /// TLS or another database
-    /// ([`SentinelClientBuilder`](redis::sentinel::SentinelClientBuilder)
+    /// TLS (with the `redis` crate's TLS features enabled) or another
+    /// database ([`SentinelClientBuilder`](redis::sentinel::SentinelClientBuilder)
     /// sets those for the Sentinels and for the master separately). The
     /// client must be for [`SentinelServerType::Master`]: sessions are
     /// written on every call, and a replica refuses writes.
