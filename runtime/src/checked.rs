@@ -27,6 +27,7 @@ pub(crate) struct Checked<'a, T: ?Sized> {
 
 impl<'a, T: ?Sized> Checked<'a, T> {
     /// `value` at the top level.
+    #[cfg(any(feature = "axum", test))]
     pub(crate) fn new(value: &'a T) -> Self {
         Checked { value, depth: 0 }
     }

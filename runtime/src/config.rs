@@ -317,6 +317,7 @@ impl SessionConfig {
     }
 }
 
+#[cfg(feature = "axum")]
 impl SessionConfig {
     /// Checks a start-up override of `compiled`, the config of the session
     /// type `type_name`: every rule, and the same cookie name, all reported

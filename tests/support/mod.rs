@@ -3,13 +3,16 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod cluster;
 pub mod conformance;
 pub mod example;
+pub mod load;
 pub mod memcached;
 pub mod proxy;
 #[cfg(feature = "redis-tls")]
 pub mod redis_tls;
 pub mod sanic;
+pub mod sentinel;
 pub mod servers;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster, readable by
 //! sanic-session.
 //!
-//! # Three ways in
+//! # Four ways in
 //!
 //! * [`RedisStore::new`] takes a connection you built and that can be cloned:
 //!   a [`ConnectionManager`] (reconnects by itself — the usual choice, and
@@ -13,6 +13,10 @@
 //!   of sanic-session's `RedisSessionInterface(redis_getter)`).
 //! * [`RedisStore::from_url`] and [`RedisStore::from_cluster_nodes`] build
 //!   the connection for you.
+//! * [`RedisStore::from_sentinel`] (or
+//!   [`from_sentinel_client`](RedisStore::from_sentinel_client)) asks Redis
+//!   Sentinels for the master, and asks again when the connection to it
+//!   fails, so the store follows a failover by itself.
 //!
 //! # TLS
 //!
@@ -117,6 +121,8 @@
 //!
 //! With a [`ConnectionManager`], requests succeed again once Redis is back,
 //! without rebuilding the store: the manager reconnects in the background.
+//! With [`RedisStore::from_sentinel`], they succeed again once the Sentinels
+//! name a master that answers, the old one or a promoted replica.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 #![cfg_attr(
@@ -138,10 +144,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use ::redis::cluster::ClusterClient;
+use ::redis::sentinel::{SentinelClient, SentinelServerType};
 use ::redis::{
-    Cmd, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, RedisError, RedisResult,
+    ServerErrorKind, Value,
 };
 
 use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
@@ -233,8 +243,8 @@ impl RedisStore {
     /// drops: the usual choice), a
     /// [`ClusterConnection`](redis::cluster_async::ClusterConnection) for
     /// Redis Cluster, or a
-    /// [`MultiplexedConnection`](redis::aio::MultiplexedConnection) (which
-    /// does **not** reconnect: once its socket breaks, every call fails).
+    /// [`MultiplexedConnection`] (which does **not** reconnect: once its
+    /// socket breaks, every call fails).
     ///
     /// ```no_run
     /// use sessionkit::store::redis::client::{aio::ConnectionManager, Client};
@@ -408,6 +418,115 @@ impl RedisStore {
         Ok(Self::new(connection))
     }
 
+    /// Connects to the master that the Redis Sentinels at `sentinels` know
+    /// as `master_name`, and follows it when they fail over to a replica,
+    /// without rebuilding the store.
+    ///
+    /// The store keeps one connection to the master. When a call on it fails
+    /// on I/O (the master went away), is answered `READONLY` or `MASTERDOWN`
+    /// (the server was demoted to a replica), or gets no answer within the
+    /// [timeout](Self::with_timeout), that call fails (a transient error: the
+    /// `503` policy) and the connection is dropped; the next call asks the
+    /// Sentinels for the master again (`SENTINEL MASTERS`, then `ROLE` on
+    /// the server they name) and connects to it. One lookup runs at a time:
+    /// calls that come while it runs wait for it and take its result,
+    /// failure included, rather than each asking again. While the Sentinels
+    /// have not yet promoted a replica, the lookup fails and so do the
+    /// calls, transiently, each within the timeout. Calls on a healthy
+    /// master send nothing more than their one command.
+    ///
+    /// `sentinels` are Sentinel addresses (`redis://host:26379`), not Redis
+    /// servers. The connection to the master has no timeouts of its own:
+    /// the store's [timeout](Self::with_timeout) bounds each call, whatever
+    /// it is set to, and a call that outlasts it drops the connection. (The
+    /// lookup's own connections, to the Sentinels and to check the master's
+    /// role, get the `redis` crate's defaults: 1 s to connect, 500 ms for an
+    /// answer.) For a master that needs a password or TLS (with the `redis`
+    /// crate's TLS features enabled), or a database other than 0,
+    /// build a [`SentinelClient`] yourself and use
+    /// [`from_sentinel_client`](Self::from_sentinel_client).
+    ///
+    /// Fails when the addresses are invalid, or when no Sentinel can be
+    /// reached or names a master by that name now.
+    ///
+    /// ```no_run
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
+    /// let store = RedisStore::from_sentinel(
+    ///     [
+    ///         "redis://10.0.0.1:26379",
+    ///         "redis://10.0.0.2:26379",
+    ///         "redis://10.0.0.3:26379",
+    ///     ],
+    ///     "mymaster",
+    /// )
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`SentinelClient`]: redis::sentinel::SentinelClient
+    pub async fn from_sentinel<I>(sentinels: I, master_name: &str) -> Result<Self, RedisError>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        let client = SentinelClient::build(
+            sentinels.into_iter().collect(),
+            // A `String` without the `redis` crate's TLS support, any
+            // `AsRef<str>` with it: a `String` is both.
+            String::from(master_name),
+            None,
+            SentinelServerType::Master,
+        )?;
+        Self::from_sentinel_client(client).await
+    }
+
+    /// Like [`from_sentinel`](Self::from_sentinel), with a
+    /// [`SentinelClient`] you built: for a master that needs a password,
+    /// TLS (with the `redis` crate's TLS features enabled) or another
+    /// database ([`SentinelClientBuilder`](redis::sentinel::SentinelClientBuilder)
+    /// sets those for the Sentinels and for the master separately). The
+    /// client must be for [`SentinelServerType::Master`]: sessions are
+    /// written on every call, and a replica refuses writes.
+    ///
+    /// Fails when no Sentinel can be reached or names the master now.
+    ///
+    /// ```no_run
+    /// use sessionkit::store::redis::client::sentinel::{SentinelClientBuilder, SentinelServerType};
+    /// use sessionkit::store::redis::client::ConnectionAddr;
+    /// use sessionkit::store::redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionkit::store::redis::client::RedisError> {
+    /// let sentinels = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    ///     .map(|host| ConnectionAddr::Tcp(host.to_string(), 26379));
+    /// let client = SentinelClientBuilder::new(sentinels, "mymaster", SentinelServerType::Master)?
+    ///     .set_client_to_redis_password("secret")
+    ///     .build()?;
+    /// let store = RedisStore::from_sentinel_client(client).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`SentinelClient`]: redis::sentinel::SentinelClient
+    /// [`SentinelServerType::Master`]: redis::sentinel::SentinelServerType::Master
+    pub async fn from_sentinel_client(client: SentinelClient) -> Result<Self, RedisError> {
+        let source = SentinelMaster {
+            client: tokio::sync::Mutex::new(client),
+            state: std::sync::Mutex::new(MasterState::default()),
+            // The store's timeout bounds every call, and one that outlasts
+            // it drops the connection: see `Unanswered`.
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(None)
+                .set_response_timeout(None),
+        };
+        source.master().await?;
+        Ok(Self::with_source(Arc::new(source)))
+    }
+
     fn with_source(source: Arc<dyn Source>) -> Self {
         RedisStore {
             source,
@@ -427,7 +546,9 @@ impl RedisStore {
     /// [`from_url`](Self::from_url) and
     /// [`from_cluster_nodes`](Self::from_cluster_nodes) set theirs to
     /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT); to wait longer than those,
-    /// build the connection yourself.
+    /// build the connection yourself. [`from_sentinel`](Self::from_sentinel)
+    /// sets none on its connection to the master, so this timeout alone
+    /// bounds its calls.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -693,11 +814,15 @@ fn expiry_args(cmd: &mut Cmd, ttl: Duration) {
 /// ```
 #[non_exhaustive]
 pub enum RedisStoreError {
-    /// The connection getter given to [`RedisStore::from_getter`] failed.
+    /// No connection for the command: the getter given to
+    /// [`RedisStore::from_getter`] failed, or, for a store built by
+    /// [`RedisStore::from_sentinel`], the Sentinels could not be asked or
+    /// named no master that answers as one (as during a failover), or the
+    /// master they named could not be connected to.
     Connect {
         /// The command the connection was for.
         command: &'static str,
-        /// What the getter returned, as returned. This error's
+        /// What the getter or the lookup returned, as returned. This error's
         /// [`source`](std::error::Error::source) is this when its text holds
         /// nothing to redact; otherwise this error's `Display` shows it with
         /// ids redacted (see the [module docs](self)) instead. `Debug` shows
@@ -973,6 +1098,152 @@ where
 
     fn describe(&self) -> &'static str {
         "connection getter"
+    }
+}
+
+/// The master a set of Redis Sentinels names: one connection to it, looked
+/// up again when that connection fails (see [`RedisStore::from_sentinel`]).
+struct SentinelMaster {
+    /// Asks the Sentinels; locked for the length of a lookup, so that one
+    /// runs at a time.
+    client: tokio::sync::Mutex<SentinelClient>,
+    state: std::sync::Mutex<MasterState>,
+    /// For the connection to the master.
+    config: AsyncConnectionConfig,
+}
+
+#[derive(Default)]
+struct MasterState {
+    /// The connection to the master, while it is believed to be one.
+    master: Option<Master>,
+    /// Lookups finished so far, successful or not.
+    lookups: u64,
+    /// What the last lookup failed with, if it failed.
+    failed: Option<RedisError>,
+}
+
+#[derive(Clone)]
+struct Master {
+    connection: MultiplexedConnection,
+    /// Which lookup made this connection.
+    lookup: u64,
+}
+
+impl SentinelMaster {
+    fn state(&self) -> std::sync::MutexGuard<'_, MasterState> {
+        // The state is consistent after every statement that changes it, so
+        // a panic elsewhere while it was locked leaves nothing half-done.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The connection to the master: the current one, or a new one after a
+    /// lookup. A call that waited for another call's lookup takes its
+    /// result, failure included, rather than running one more.
+    async fn master(&self) -> RedisResult<Master> {
+        let seen = {
+            let state = self.state();
+            if let Some(master) = &state.master {
+                return Ok(master.clone());
+            }
+            state.lookups
+        };
+        let mut client = self.client.lock().await;
+        {
+            let state = self.state();
+            if let Some(master) = &state.master {
+                return Ok(master.clone());
+            }
+            if state.lookups != seen {
+                if let Some(error) = &state.failed {
+                    return Err(error.clone());
+                }
+            }
+        }
+        let found = client.get_async_connection_with_config(&self.config).await;
+        let mut state = self.state();
+        state.lookups += 1;
+        match found {
+            Ok(connection) => {
+                let master = Master {
+                    connection,
+                    lookup: state.lookups,
+                };
+                state.master = Some(master.clone());
+                state.failed = None;
+                Ok(master)
+            }
+            Err(error) => {
+                state.failed = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Drops the connection `lookup` made, unless it was already replaced.
+    fn forget(&self, lookup: u64) {
+        let mut state = self.state();
+        if state.master.as_ref().is_some_and(|m| m.lookup == lookup) {
+            state.master = None;
+        }
+    }
+}
+
+/// Whether `error` says the connection no longer leads to the master: it
+/// broke, or the server was demoted to a replica.
+fn master_lost(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_unrecoverable_error()
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+        )
+}
+
+/// Forgets the connection of a call dropped before its answer came: the
+/// store's timeout elapsed, and the master may be gone without a word
+/// (frozen, or cut off); or the request was dropped, and a new connection
+/// costs only a lookup.
+struct Unanswered<'a> {
+    source: &'a SentinelMaster,
+    lookup: u64,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.source.forget(self.lookup);
+        }
+    }
+}
+
+impl Source for SentinelMaster {
+    fn query(&self, cmd: Cmd) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(async move {
+            let Master {
+                mut connection,
+                lookup,
+            } = self.master().await.map_err(Failure::Connect)?;
+            let mut pending = Unanswered {
+                source: self,
+                lookup,
+                answered: false,
+            };
+            let answer = cmd.query_async(&mut connection).await;
+            pending.answered = true;
+            answer.map_err(|error| {
+                if master_lost(&error) {
+                    self.forget(lookup);
+                }
+                Failure::Command(error)
+            })
+        })
+    }
+
+    fn describe(&self) -> &'static str {
+        "Redis Sentinel master"
     }
 }
 
