@@ -553,6 +553,11 @@ impl SessionStore for MemoryStore {
     fn immediate(&self, _: super::sealed::OnlyThisCrate) -> bool {
         true
     }
+
+    /// Always `Ok`: the sessions are in this process.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        StoreFuture::ready(Ok(()))
+    }
 }
 
 impl Inner {
