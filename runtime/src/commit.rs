@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use http::header::SET_COOKIE;
 
+use crate::observe::{self, Operation, Timer};
 use crate::queue::Turn;
 use crate::request::{
     after_save, backoff, plan, CookieAction, Next, Plan, Progress, RequestState, Slot,
@@ -180,10 +181,16 @@ impl Commit {
         }
     }
 
-    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>) {
+    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>, timer: Timer) {
         let (Op::Save(i) | Op::Delete(i)) = op;
         let plan = self.plans.get_mut(i);
         let config = &self.slots[i].config;
+        let layer = &self.request.layer;
+        let operation = match op {
+            Op::Save(_) => Operation::Save,
+            Op::Delete(_) => Operation::Delete,
+        };
+        observe::call(layer, config, operation, timer, &result);
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(source) => {
@@ -192,15 +199,26 @@ impl Commit {
             }
         };
         match outcome {
-            Outcome::Deleted => plan.state = Progress::Done,
+            Outcome::Deleted => {
+                observe::count(observe::DELETES, layer, config);
+                plan.state = Progress::Done;
+            }
             Outcome::Saved(outcome) => {
                 let save = plan.save.as_mut().expect("a save to apply");
-                match after_save(config, self.request.layer.max_size, save, outcome) {
+                let merging = matches!(outcome, SaveOutcome::Changed(_));
+                match after_save(config, layer.max_size, save, outcome) {
                     Next::Saved => {
+                        observe::count(observe::SAVES, layer, config);
                         plan.cookie = CookieAction::Set(save.id);
                         plan.state = Progress::Deleting;
                     }
-                    Next::Retry => plan.cookie = CookieAction::Set(save.id),
+                    Next::Retry => {
+                        if merging {
+                            observe::count(observe::MERGES, layer, config);
+                        }
+                        observe::count(observe::CONFLICT_RETRIES, layer, config);
+                        plan.cookie = CookieAction::Set(save.id);
+                    }
                     Next::Ended => {
                         tracing::info!(
                             session = config.session_name(),
@@ -230,12 +248,13 @@ impl Commit {
             // it would be dropped unpolled, having done nothing (the memory
             // store does its work in the call), and `run` would do the
             // operation.
+            let timer = Timer::start();
             let ready = match self.start(op) {
                 Started::Save(f) => f.into_ready().ok().map(|r| r.map(Outcome::Saved)),
                 Started::Delete(f) => f.into_ready().ok().map(|r| r.map(|()| Outcome::Deleted)),
             };
             match ready {
-                Some(result) => self.apply(op, result),
+                Some(result) => self.apply(op, result, timer),
                 None => return false,
             }
             match self.next() {
@@ -260,11 +279,12 @@ impl Commit {
                     turn = Some((queues.wait(key, queue).await, 0));
                 }
             }
+            let timer = Timer::start();
             let result = match self.start(op) {
                 Started::Save(f) => f.await.map(Outcome::Saved),
                 Started::Delete(f) => f.await.map(|()| Outcome::Deleted),
             };
-            self.apply(op, result);
+            self.apply(op, result, timer);
             match (self.retrying(op), &turn) {
                 (Some(conflicts), None) => {
                     let Op::Save(i) = op else {

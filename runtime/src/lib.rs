@@ -45,6 +45,7 @@
 //! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
 //! | `memcache` | no | `store::memcache::MemcacheStore`: memcached, pooled, several servers (ketama), acknowledged writes |
 //! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::store::redis::client`) |
+//! | `metrics` | no | counters, histograms and gauges of loads, saves, deletes, merges, store errors and latency through the `metrics` facade (no exporter); see the README for the list |
 //!
 //! # Lifecycle
 //!
@@ -109,6 +110,8 @@ pub mod fuzzing;
 mod id;
 #[cfg(feature = "axum")]
 mod merge;
+#[cfg(feature = "axum")]
+mod observe;
 #[cfg(feature = "axum")]
 mod queue;
 pub mod store;

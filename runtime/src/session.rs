@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::codec::{self, Extras};
 use crate::commit::Commit;
+use crate::observe::{self, Found, Operation};
 use crate::request::{
     self, Base, Expected, Left, Progress, RequestState, Returned, Slot, SlotState,
 };
@@ -200,16 +201,25 @@ impl<T: SessionData> Session<T> {
         let mut decoded = None;
         if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
             let key = config.store_key(&id);
-            let loaded = layer
-                .store
-                .load_versioned(&key, config.expiry())
-                .await
-                .map_err(|source| Error::Store {
-                    session_name: config.session_name().to_owned(),
-                    source,
-                })?;
+            let timer = observe::Timer::start();
+            let loaded = layer.store.load_versioned(&key, config.expiry()).await;
+            observe::call(layer, &config, Operation::Load, timer, &loaded);
+            let loaded = loaded.map_err(|source| Error::Store {
+                session_name: config.session_name().to_owned(),
+                source,
+            })?;
+            if loaded.is_none() {
+                observe::found(layer, &config, Found::Miss);
+            }
             if let Some(stored) = loaded {
-                match codec::decode::<T>(&stored.value) {
+                let d = codec::decode::<T>(&stored.value);
+                let found = if d.is_ok() {
+                    Found::Hit
+                } else {
+                    Found::Undecodable
+                };
+                observe::found(layer, &config, found);
+                match d {
                     Ok(d) => {
                         decoded = Some(d);
                         base = Some(Base {

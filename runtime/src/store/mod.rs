@@ -402,6 +402,14 @@ pub trait SessionStore: Send + Sync + 'static {
         StoreFuture::ready(Ok(()))
     }
 
+    /// A short name for the kind of store, the same for every instance:
+    /// the `store` label of the layer's metrics (with the `metrics`
+    /// feature). This crate's stores answer `"memory"`, `"redis"` and
+    /// `"memcache"`; the default is `"custom"`.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Whether every future this store returns is [ready](StoreFuture::ready)
     /// when returned, so that the layer can finish a request without boxing
     /// a future of its own. Only this crate's stores can say so (no other
@@ -451,5 +459,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn ping(&self) -> StoreFuture<'_, ()> {
         (**self).ping()
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
     }
 }

@@ -548,6 +548,10 @@ impl SessionStore for RedisStore {
         Some(self.max_value_size)
     }
 
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     /// `PING`, within the store's timeout (on Redis Cluster, routed as the
     /// `redis` crate routes it). Any answer that is not an error is `Ok`.
     fn ping(&self) -> StoreFuture<'_, ()> {

@@ -586,6 +586,10 @@ impl SessionStore for MemcacheStore {
         true
     }
 
+    fn name(&self) -> &'static str {
+        "memcache"
+    }
+
     /// `version` to each server in turn, all within one store timeout; the
     /// first server that fails is the one the error names.
     fn ping(&self) -> StoreFuture<'_, ()> {
