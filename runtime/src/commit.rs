@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use http::header::SET_COOKIE;
 
-use crate::observe::{self, Operation, Timer};
+use crate::observe::{self, Call, Operation};
 use crate::queue::Turn;
 use crate::request::{
     after_save, backoff, plan, CookieAction, Next, Plan, Progress, RequestState, Slot,
@@ -27,6 +27,15 @@ use crate::{cookie, Error, SessionConfig};
 enum Op {
     Save(usize),
     Delete(usize),
+}
+
+impl Op {
+    fn operation(self) -> Operation {
+        match self {
+            Op::Save(_) => Operation::Save,
+            Op::Delete(_) => Operation::Delete,
+        }
+    }
 }
 
 enum Outcome {
@@ -181,16 +190,26 @@ impl Commit {
         }
     }
 
-    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>, timer: Timer) {
+    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>, call: Call) {
         let (Op::Save(i) | Op::Delete(i)) = op;
         let plan = self.plans.get_mut(i);
         let config = &self.slots[i].config;
         let layer = &self.request.layer;
-        let operation = match op {
-            Op::Save(_) => Operation::Save,
-            Op::Delete(_) => Operation::Delete,
+        let outcome = match &result {
+            Err(_) => "error",
+            Ok(Outcome::Deleted) => "deleted",
+            Ok(Outcome::Saved(SaveOutcome::Saved { .. })) => "saved",
+            Ok(Outcome::Saved(SaveOutcome::Changed(_))) => "changed",
+            Ok(Outcome::Saved(SaveOutcome::Exists)) => "exists",
+            Ok(Outcome::Saved(SaveOutcome::Gone)) => "gone",
         };
-        observe::call(layer, config, operation, timer, &result);
+        call.finish(
+            layer,
+            config,
+            op.operation(),
+            outcome,
+            result.as_ref().err(),
+        );
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(source) => {
@@ -248,13 +267,14 @@ impl Commit {
             // it would be dropped unpolled, having done nothing (the memory
             // store does its work in the call), and `run` would do the
             // operation.
-            let timer = Timer::start();
-            let ready = match self.start(op) {
+            let mut call = self.call(op, None);
+            let ready = call.scope(|| match self.start(op) {
                 Started::Save(f) => f.into_ready().ok().map(|r| r.map(Outcome::Saved)),
                 Started::Delete(f) => f.into_ready().ok().map(|r| r.map(|()| Outcome::Deleted)),
-            };
+            });
+            call.stop();
             match ready {
-                Some(result) => self.apply(op, result, timer),
+                Some(result) => self.apply(op, result, call),
                 None => return false,
             }
             match self.next() {
@@ -269,6 +289,9 @@ impl Commit {
     /// tries again, and a save of a session whose saves are queued waits its
     /// turn from the start.
     pub(crate) async fn run(mut self) -> Commit {
+        // The request's span, if any: the commit may finish in a task of
+        // its own once the client is gone, and its store calls stay under it.
+        let parent = tracing::Span::current();
         let queues = Arc::clone(&self.request.layer.queues);
         // The turn, and how many conflicts the save had when it began.
         let mut turn: Option<(Turn, u32)> = None;
@@ -279,12 +302,13 @@ impl Commit {
                     turn = Some((queues.wait(key, queue).await, 0));
                 }
             }
-            let timer = Timer::start();
-            let result = match self.start(op) {
-                Started::Save(f) => f.await.map(Outcome::Saved),
-                Started::Delete(f) => f.await.map(|()| Outcome::Deleted),
+            let mut call = self.call(op, Some(&parent));
+            let result = match call.scope(|| self.start(op)) {
+                Started::Save(f) => call.traced(f).await.map(Outcome::Saved),
+                Started::Delete(f) => call.traced(f).await.map(|()| Outcome::Deleted),
             };
-            self.apply(op, result, timer);
+            call.stop();
+            self.apply(op, result, call);
             match (self.retrying(op), &turn) {
                 (Some(conflicts), None) => {
                     let Op::Save(i) = op else {
@@ -314,6 +338,17 @@ impl Commit {
             queues.done(done);
         }
         self
+    }
+
+    /// The span (and clock) of the store call `op`.
+    fn call(&self, op: Op, parent: Option<&tracing::Span>) -> Call {
+        let (Op::Save(i) | Op::Delete(i)) = op;
+        Call::start(
+            &self.request.layer,
+            &self.slots[i].config,
+            op.operation(),
+            parent,
+        )
     }
 
     fn save_key(&self, i: usize) -> &str {

@@ -1,11 +1,19 @@
-//! What the layer reports of its store calls: counters and histograms
-//! through the `metrics` facade with the `metrics` feature, nothing
-//! without it (every function here is then empty and [`Timer`] holds
-//! nothing, so the request path compiles as if they were not called).
+//! What the layer reports of its store calls: a tracing span for each
+//! (always), and counters and histograms through the `metrics` facade with
+//! the `metrics` feature. Without the feature the metrics functions here
+//! are empty, and a call whose span no subscriber wants reads no clock.
 //!
-//! Every metric is labelled with the session's `session_name` (`session`)
-//! and the store's [`name`](crate::SessionStore::name) (`store`), never
-//! with a session id or key.
+//! Every metric and span is labelled with the session's `session_name`
+//! (`session`) and the store's [`name`](crate::SessionStore::name)
+//! (`store`), never with a session id or key.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tracing::instrument::Instrumented;
+use tracing::{Instrument, Span};
 
 use crate::error::StoreError;
 use crate::request::LayerState;
@@ -29,7 +37,6 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn as_str(self) -> &'static str {
         match self {
             Operation::Load => "load",
@@ -50,20 +57,134 @@ pub(crate) enum Found {
     Undecodable,
 }
 
-/// When a store call started (nothing without the `metrics` feature).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timer {
-    #[cfg(feature = "metrics")]
-    started: std::time::Instant,
+impl Found {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Found::Hit => "hit",
+            Found::Miss => "miss",
+            Found::Undecodable => "undecodable",
+        }
+    }
 }
 
-impl Timer {
+/// One store call under way: its span (none when no subscriber wants
+/// it) and, when anything will read it, when it started.
+pub(crate) struct Call {
+    span: Option<Span>,
+    started: Option<Instant>,
+    elapsed: Option<Duration>,
+}
+
+/// A store future, polled in its call's span when there is one.
+pub(crate) enum Traced<F> {
+    Plain(F),
+    Traced(Instrumented<F>),
+}
+
+impl<F: Future + Unpin> Future for Traced<F> {
+    type Output = F::Output;
+
     #[inline(always)]
-    pub(crate) fn start() -> Timer {
-        Timer {
-            #[cfg(feature = "metrics")]
-            started: std::time::Instant::now(),
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            Traced::Plain(future) => Pin::new(future).poll(cx),
+            Traced::Traced(future) => Pin::new(future).poll(cx),
         }
+    }
+}
+
+impl Call {
+    /// Starts the call's span: a child of `parent`, or of the current span
+    /// (the request's, under tower-http's `TraceLayer`).
+    #[inline(always)]
+    pub(crate) fn start(
+        layer: &LayerState,
+        config: &SessionConfig,
+        op: Operation,
+        parent: Option<&Span>,
+    ) -> Call {
+        // Checked first, so that without a subscriber at `DEBUG` not even
+        // a disabled span is built (with `tracing`'s `log` feature on, a
+        // disabled span would still report itself to `log` at each step).
+        let span = if !tracing::level_enabled!(tracing::Level::DEBUG) {
+            None
+        } else {
+            let span = match parent {
+                None => tracing::debug_span!(
+                    "sessionkit.store",
+                    operation = op.as_str(),
+                    store = layer.store.name(),
+                    session = config.session_name(),
+                    outcome = tracing::field::Empty,
+                    duration_us = tracing::field::Empty,
+                ),
+                Some(parent) => tracing::debug_span!(
+                    parent: parent,
+                    "sessionkit.store",
+                    operation = op.as_str(),
+                    store = layer.store.name(),
+                    session = config.session_name(),
+                    outcome = tracing::field::Empty,
+                    duration_us = tracing::field::Empty,
+                ),
+            };
+            (!span.is_disabled()).then_some(span)
+        };
+        let timed = cfg!(feature = "metrics") || span.is_some();
+        Call {
+            span,
+            started: timed.then(Instant::now),
+            elapsed: None,
+        }
+    }
+
+    /// Runs `f` (which starts the store call) in the call's span.
+    #[inline(always)]
+    pub(crate) fn scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.span {
+            None => f(),
+            Some(span) => span.in_scope(f),
+        }
+    }
+
+    /// `future`, polled in the call's span.
+    #[inline(always)]
+    pub(crate) fn traced<F: Future + Unpin>(&self, future: F) -> Traced<F> {
+        match &self.span {
+            None => Traced::Plain(future),
+            Some(span) => Traced::Traced(future.instrument(span.clone())),
+        }
+    }
+
+    /// The store answered: the call's duration ends here.
+    #[inline(always)]
+    pub(crate) fn stop(&mut self) {
+        self.elapsed = self.started.map(|started| started.elapsed());
+    }
+
+    /// Records the call's outcome (`hit`, `miss`, `undecodable`, `saved`,
+    /// `changed`, `exists`, `gone`, `deleted`, `error`) and duration on its
+    /// span, and its duration and error in the metrics; closes the span.
+    #[inline(always)]
+    pub(crate) fn finish(
+        self,
+        layer: &LayerState,
+        config: &SessionConfig,
+        op: Operation,
+        outcome: &'static str,
+        error: Option<&StoreError>,
+    ) {
+        if let Some(span) = &self.span {
+            span.record("outcome", outcome);
+            if let Some(elapsed) = self.elapsed {
+                let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+                span.record("duration_us", micros);
+            }
+        }
+        #[cfg(feature = "metrics")]
+        on::call(layer, config, op, self.elapsed.unwrap_or_default(), error);
+        #[cfg(not(feature = "metrics"))]
+        let _ = (layer, config, op, error);
     }
 }
 
@@ -84,12 +205,12 @@ mod on {
         config.session_label()
     }
 
-    pub(crate) fn call<T>(
+    pub(crate) fn call(
         layer: &LayerState,
         config: &SessionConfig,
         op: Operation,
-        timer: Timer,
-        result: &Result<T, StoreError>,
+        elapsed: Duration,
+        error: Option<&StoreError>,
     ) {
         let store = layer.store.name();
         histogram!(
@@ -98,8 +219,8 @@ mod on {
             "store" => store,
             "operation" => op.as_str(),
         )
-        .record(timer.started.elapsed());
-        if let Err(error) = result {
+        .record(elapsed);
+        if let Some(error) = error {
             let class = match error.class() {
                 crate::ErrorClass::Transient => "transient",
                 crate::ErrorClass::Permanent => "permanent",
@@ -116,16 +237,11 @@ mod on {
     }
 
     pub(crate) fn found(layer: &LayerState, config: &SessionConfig, found: Found) {
-        let outcome = match found {
-            Found::Hit => "hit",
-            Found::Miss => "miss",
-            Found::Undecodable => "undecodable",
-        };
         counter!(
             LOADS,
             "session" => session(config),
             "store" => layer.store.name(),
-            "outcome" => outcome,
+            "outcome" => found.as_str(),
         )
         .increment(1);
     }
@@ -138,21 +254,6 @@ mod on {
         )
         .increment(1);
     }
-}
-
-/// Records a store call: its duration, and its error if it failed.
-#[inline(always)]
-pub(crate) fn call<T>(
-    layer: &LayerState,
-    config: &SessionConfig,
-    op: Operation,
-    timer: Timer,
-    result: &Result<T, StoreError>,
-) {
-    #[cfg(feature = "metrics")]
-    on::call(layer, config, op, timer, result);
-    #[cfg(not(feature = "metrics"))]
-    let _ = (layer, config, op, timer, result);
 }
 
 /// Records what a load found.
