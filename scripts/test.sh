@@ -43,6 +43,12 @@ if scripts/check-msrv.sh 1.56 >/dev/null; then
 fi
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# Each of sessionkit's features alone: code that only another feature uses
+# must be compiled with it, or a build with just the store one needs warns.
+for feature in memory axum redis redis-tls memcache metrics; do
+  echo "==> cargo clippy -p sessionkit --no-default-features --features $feature"
+  cargo clippy -p sessionkit --no-default-features --features "$feature" --all-targets -- -D warnings
+done
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 # Every publishable workspace member (publish = false ones are skipped) is

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use http::header::SET_COOKIE;
 
+use crate::observe::{self, Call, Operation};
 use crate::queue::Turn;
 use crate::request::{
     after_save, backoff, plan, CookieAction, Next, Plan, Progress, RequestState, Slot,
@@ -26,6 +27,15 @@ use crate::{cookie, Error, SessionConfig};
 enum Op {
     Save(usize),
     Delete(usize),
+}
+
+impl Op {
+    fn operation(self) -> Operation {
+        match self {
+            Op::Save(_) => Operation::Save,
+            Op::Delete(_) => Operation::Delete,
+        }
+    }
 }
 
 enum Outcome {
@@ -180,10 +190,26 @@ impl Commit {
         }
     }
 
-    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>) {
+    fn apply(&mut self, op: Op, result: Result<Outcome, StoreError>, call: Call) {
         let (Op::Save(i) | Op::Delete(i)) = op;
         let plan = self.plans.get_mut(i);
         let config = &self.slots[i].config;
+        let layer = &self.request.layer;
+        let outcome = match &result {
+            Err(_) => "error",
+            Ok(Outcome::Deleted) => "deleted",
+            Ok(Outcome::Saved(SaveOutcome::Saved { .. })) => "saved",
+            Ok(Outcome::Saved(SaveOutcome::Changed(_))) => "changed",
+            Ok(Outcome::Saved(SaveOutcome::Exists)) => "exists",
+            Ok(Outcome::Saved(SaveOutcome::Gone)) => "gone",
+        };
+        call.finish(
+            layer,
+            config,
+            op.operation(),
+            outcome,
+            result.as_ref().err(),
+        );
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(source) => {
@@ -192,15 +218,26 @@ impl Commit {
             }
         };
         match outcome {
-            Outcome::Deleted => plan.state = Progress::Done,
+            Outcome::Deleted => {
+                observe::count(observe::DELETES, layer, config);
+                plan.state = Progress::Done;
+            }
             Outcome::Saved(outcome) => {
                 let save = plan.save.as_mut().expect("a save to apply");
-                match after_save(config, self.request.layer.max_size, save, outcome) {
+                let merging = matches!(outcome, SaveOutcome::Changed(_));
+                match after_save(config, layer.max_size, save, outcome) {
                     Next::Saved => {
+                        observe::count(observe::SAVES, layer, config);
                         plan.cookie = CookieAction::Set(save.id);
                         plan.state = Progress::Deleting;
                     }
-                    Next::Retry => plan.cookie = CookieAction::Set(save.id),
+                    Next::Retry => {
+                        if merging {
+                            observe::count(observe::MERGES, layer, config);
+                        }
+                        observe::count(observe::CONFLICT_RETRIES, layer, config);
+                        plan.cookie = CookieAction::Set(save.id);
+                    }
                     Next::Ended => {
                         tracing::info!(
                             session = config.session_name(),
@@ -230,12 +267,14 @@ impl Commit {
             // it would be dropped unpolled, having done nothing (the memory
             // store does its work in the call), and `run` would do the
             // operation.
-            let ready = match self.start(op) {
+            let mut call = self.call(op, None);
+            let ready = call.scope(|| match self.start(op) {
                 Started::Save(f) => f.into_ready().ok().map(|r| r.map(Outcome::Saved)),
                 Started::Delete(f) => f.into_ready().ok().map(|r| r.map(|()| Outcome::Deleted)),
-            };
+            });
+            call.stop();
             match ready {
-                Some(result) => self.apply(op, result),
+                Some(result) => self.apply(op, result, call),
                 None => return false,
             }
             match self.next() {
@@ -250,6 +289,9 @@ impl Commit {
     /// tries again, and a save of a session whose saves are queued waits its
     /// turn from the start.
     pub(crate) async fn run(mut self) -> Commit {
+        // The request's span, if any: the commit may finish in a task of
+        // its own once the client is gone, and its store calls stay under it.
+        let parent = tracing::Span::current();
         let queues = Arc::clone(&self.request.layer.queues);
         // The turn, and how many conflicts the save had when it began.
         let mut turn: Option<(Turn, u32)> = None;
@@ -260,11 +302,13 @@ impl Commit {
                     turn = Some((queues.wait(key, queue).await, 0));
                 }
             }
-            let result = match self.start(op) {
-                Started::Save(f) => f.await.map(Outcome::Saved),
-                Started::Delete(f) => f.await.map(|()| Outcome::Deleted),
+            let mut call = self.call(op, Some(&parent));
+            let result = match call.scope(|| self.start(op)) {
+                Started::Save(f) => call.traced(f).await.map(Outcome::Saved),
+                Started::Delete(f) => call.traced(f).await.map(|()| Outcome::Deleted),
             };
-            self.apply(op, result);
+            call.stop();
+            self.apply(op, result, call);
             match (self.retrying(op), &turn) {
                 (Some(conflicts), None) => {
                     let Op::Save(i) = op else {
@@ -294,6 +338,17 @@ impl Commit {
             queues.done(done);
         }
         self
+    }
+
+    /// The span (and clock) of the store call `op`.
+    fn call(&self, op: Op, parent: Option<&tracing::Span>) -> Call {
+        let (Op::Save(i) | Op::Delete(i)) = op;
+        Call::start(
+            &self.request.layer,
+            &self.slots[i].config,
+            op.operation(),
+            parent,
+        )
     }
 
     fn save_key(&self, i: usize) -> &str {

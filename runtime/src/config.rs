@@ -233,6 +233,15 @@ impl SessionConfig {
         &self.settings.session_name
     }
 
+    /// The session's name as a metrics label, without copying it.
+    #[cfg(all(feature = "metrics", feature = "axum"))]
+    pub(crate) fn session_label(&self) -> metrics::SharedString {
+        match &self.settings.session_name {
+            Text::Static(name) => metrics::SharedString::const_str(name),
+            Text::Shared(name) => metrics::SharedString::from(Arc::clone(name)),
+        }
+    }
+
     /// Checks every rule and reports every violation, of every option, at
     /// once. `session_config!` has done so already at compile time; this is
     /// for a config changed by the `with_*` setters, and

@@ -1,5 +1,6 @@
 //! `SessionLayer`: the tower layer that gives handlers their sessions.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::response::Response;
@@ -8,7 +9,7 @@ use tower_layer::Layer;
 use crate::request::LayerState;
 use crate::response::default_error_response;
 use crate::service::SessionService;
-use crate::{ConfigError, Error, SessionConfig, SessionData, SessionStore};
+use crate::{ConfigError, Error, SessionConfig, SessionData, SessionStore, StoreError};
 
 /// Adds sessions to an axum router.
 ///
@@ -55,6 +56,43 @@ impl SessionLayer {
     pub fn save_on_server_error(mut self, save: bool) -> Self {
         Arc::make_mut(&mut self.state).save_on_server_error = save;
         self
+    }
+
+    /// Asks the layer's store whether it can be reached now
+    /// ([`SessionStore::ping`]), for a readiness probe. The future owns
+    /// what it needs, so a route can keep a clone of the layer and call
+    /// this for each probe; it is bounded by the store's timeout.
+    ///
+    /// ```
+    /// use axum::{http::StatusCode, routing::get, Router};
+    /// use sessionkit::{store::memory::MemoryStore, SessionLayer};
+    ///
+    /// let sessions = SessionLayer::new(MemoryStore::new());
+    /// let probe = sessions.clone();
+    /// let app: Router = Router::new()
+    ///     .route(
+    ///         "/ready",
+    ///         get(move || {
+    ///             let ping = probe.ping();
+    ///             async move {
+    ///                 match ping.await {
+    ///                     Ok(()) => StatusCode::OK,
+    ///                     Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    ///                 }
+    ///             }
+    ///         }),
+    ///     )
+    ///     .layer(sessions);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What the store's [`ping`](SessionStore::ping) reported: a
+    /// [transient](crate::ErrorClass::Transient) [`StoreError`] when the
+    /// server is down or slow.
+    pub fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let store = Arc::clone(&self.state.store);
+        async move { store.ping().await }
     }
 
     /// A layer keeping sessions in `store`.

@@ -46,6 +46,7 @@
 //! | `memcache` | no | `store::memcache::MemcacheStore`: memcached, pooled, several servers (ketama), acknowledged writes |
 //! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::store::redis::client`) |
 //! | `redis-tls` | no | `redis` over TLS (`rediss://` URLs, `RedisStore::from_url_with_tls` for a private CA and client certificates), with rustls and ring |
+//! | `metrics` | no | counters, histograms and gauges of loads, saves, deletes, merges, store errors and latency through the `metrics` facade (no exporter); see the README for the list |
 //!
 //! # Lifecycle
 //!
@@ -110,6 +111,8 @@ pub mod fuzzing;
 mod id;
 #[cfg(feature = "axum")]
 mod merge;
+#[cfg(feature = "axum")]
+mod observe;
 #[cfg(feature = "axum")]
 mod queue;
 pub mod store;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::codec::{self, Extras};
 use crate::commit::Commit;
+use crate::observe::{self, Call, Found, Operation};
 use crate::request::{
     self, Base, Expected, Left, Progress, RequestState, Returned, Slot, SlotState,
 };
@@ -200,16 +201,33 @@ impl<T: SessionData> Session<T> {
         let mut decoded = None;
         if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
             let key = config.store_key(&id);
-            let loaded = layer
-                .store
-                .load_versioned(&key, config.expiry())
-                .await
-                .map_err(|source| Error::Store {
-                    session_name: config.session_name().to_owned(),
-                    source,
-                })?;
-            if let Some(stored) = loaded {
-                match codec::decode::<T>(&stored.value) {
+            let mut call = Call::start(layer, &config, Operation::Load, None);
+            let loading = call.scope(|| layer.store.load_versioned(&key, config.expiry()));
+            let loaded = call.traced(loading).await;
+            call.stop();
+            let loaded = match loaded {
+                Ok(loaded) => loaded,
+                Err(source) => {
+                    call.finish(layer, &config, Operation::Load, "error", Some(&source));
+                    return Err(Error::Store {
+                        session_name: config.session_name().to_owned(),
+                        source,
+                    });
+                }
+            };
+            let loaded = loaded.map(|stored| {
+                let d = codec::decode::<T>(&stored.value);
+                (stored, d)
+            });
+            let found = match &loaded {
+                None => Found::Miss,
+                Some((_, Ok(_))) => Found::Hit,
+                Some((_, Err(_))) => Found::Undecodable,
+            };
+            observe::found(layer, &config, found);
+            call.finish(layer, &config, Operation::Load, found.as_str(), None);
+            if let Some((stored, d)) = loaded {
+                match d {
                     Ok(d) => {
                         decoded = Some(d);
                         base = Some(Base {

@@ -376,6 +376,40 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
+    /// Whether the store can be reached now, for a readiness probe: `Ok`
+    /// when it answered, otherwise the [`StoreError`] a load would have
+    /// failed with ([transient](crate::ErrorClass::Transient) when the
+    /// server is down or did not answer within the store's timeout).
+    /// Nothing is read or written.
+    ///
+    /// The default answers `Ok(())` at once, without asking anything: a
+    /// store that does not override it cannot tell, and is reported
+    /// reachable. This crate's stores override it: the memory store is
+    /// always reachable, the Redis store sends `PING`, the memcached store
+    /// sends `version` to each of its servers.
+    ///
+    /// [`SessionLayer::ping`](crate::SessionLayer::ping) asks the layer's
+    /// store, for an axum `/ready` route.
+    ///
+    /// ```
+    /// use sessionkit::{store::memory::MemoryStore, SessionStore};
+    ///
+    /// # async fn demo() {
+    /// assert!(MemoryStore::new().ping().await.is_ok());
+    /// # }
+    /// ```
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        StoreFuture::ready(Ok(()))
+    }
+
+    /// A short name for the kind of store, the same for every instance:
+    /// the `store` label of the layer's metrics (with the `metrics`
+    /// feature). This crate's stores answer `"memory"`, `"redis"` and
+    /// `"memcache"`; the default is `"custom"`.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Whether every future this store returns is [ready](StoreFuture::ready)
     /// when returned, so that the layer can finish a request without boxing
     /// a future of its own. Only this crate's stores can say so (no other
@@ -422,5 +456,11 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn max_value_size(&self) -> Option<usize> {
         (**self).max_value_size()
+    }
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        (**self).ping()
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
     }
 }

@@ -775,6 +775,19 @@ impl SessionStore for RedisStore {
         Some(self.max_value_size)
     }
 
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    /// `PING`, within the store's timeout (on Redis Cluster, routed as the
+    /// `redis` crate routes it). Any answer that is not an error is `Ok`.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        StoreFuture::new(async move {
+            self.run("PING", ::redis::cmd("PING")).await?;
+            Ok(())
+        })
+    }
+
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         StoreFuture::new(async move {
             let mut cmd = ::redis::cmd("DEL");
@@ -833,7 +846,7 @@ pub enum RedisStoreError {
     /// Redis answered with an error, or its reply was not of the command's
     /// type.
     Command {
-        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL` or `DEL`).
+        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL`, `DEL` or `PING`).
         command: &'static str,
         /// What the `redis` crate reported, as reported. This error's
         /// [`source`](std::error::Error::source) is this when its text holds
@@ -844,7 +857,7 @@ pub enum RedisStoreError {
     },
     /// No answer within the store's timeout.
     Timeout {
-        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL` or `DEL`).
+        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL`, `DEL` or `PING`).
         command: &'static str,
         /// The timeout that elapsed.
         timeout: Duration,

@@ -77,8 +77,8 @@ pub enum MemcacheStoreError {
     Timeout {
         /// The server, `host:port`.
         server: String,
-        /// The command: `gat`, `gats`, `gets`, `replace`, `add`, `cas` or
-        /// `delete`.
+        /// The command: `gat`, `gats`, `gets`, `replace`, `add`, `cas`,
+        /// `delete` or `version`.
         command: &'static str,
         /// The store's timeout.
         timeout: Duration,

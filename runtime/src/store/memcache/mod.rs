@@ -27,6 +27,7 @@
 //! | `save_if`, new session | `add <key> 0 <exptime> <bytes>` and the value | `STORED` / `NOT_STORED` (taken: `Exists`) |
 //! | `save_if`, loaded | `cas <key> 0 <exptime> <bytes> <unique>` and the value | `STORED` / `EXISTS` (changed) / `NOT_FOUND` (`Gone`) |
 //! | `delete` | `delete <key>` | `DELETED` / `NOT_FOUND` |
+//! | `ping` | `version`, to every server in turn | `VERSION …` |
 //!
 //! A conflict costs one more round trip: after `EXISTS`, `gets <key>` on
 //! the same connection fetches what the other writer left and its unique,
@@ -428,10 +429,23 @@ impl MemcacheStore {
         command: &'static str,
     ) -> Result<(Object<Manager>, Call<'_>), MemcacheStoreError> {
         check_key(key)?;
+        let node = &self.nodes[self.ring.server_for(key.as_bytes())];
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.connect(node, command, deadline).await
+    }
+
+    /// A pooled connection to `node`, taken by `deadline`, and the
+    /// [`Call`] that settles the command sent on it.
+    async fn connect<'s>(
+        &'s self,
+        node: &'s Node,
+        command: &'static str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Object<Manager>, Call<'s>), MemcacheStoreError> {
         let call = Call {
-            node: &self.nodes[self.ring.server_for(key.as_bytes())],
+            node,
             command,
-            deadline: tokio::time::Instant::now() + self.timeout,
+            deadline,
             timeout: self.timeout,
         };
         match tokio::time::timeout_at(call.deadline, call.node.pool.get()).await {
@@ -580,6 +594,24 @@ impl SessionStore for MemcacheStore {
 
     fn compare_and_set(&self) -> bool {
         true
+    }
+
+    fn name(&self) -> &'static str {
+        "memcache"
+    }
+
+    /// `version` to each server in turn, all within one store timeout; the
+    /// first server that fails is the one the error names.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        StoreFuture::new(async move {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            for node in self.nodes.iter() {
+                let (mut connection, call) = self.connect(node, "version", deadline).await?;
+                let outcome = tokio::time::timeout_at(deadline, connection.version()).await;
+                call.settle(connection, outcome)?;
+            }
+            Ok(())
+        })
     }
 
     fn max_value_size(&self) -> Option<usize> {

@@ -106,6 +106,8 @@
 //! last live block lies. On other targets (musl, macOS, Windows) nothing is
 //! called, and memory goes back as that allocator decides.
 
+#[cfg(feature = "metrics")]
+mod gauges;
 mod shard;
 mod sweeper;
 #[cfg(test)]
@@ -553,6 +555,15 @@ impl SessionStore for MemoryStore {
     fn immediate(&self, _: super::sealed::OnlyThisCrate) -> bool {
         true
     }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    /// Always `Ok`: the sessions are in this process.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        StoreFuture::ready(Ok(()))
+    }
 }
 
 impl Inner {
@@ -590,12 +601,12 @@ impl Inner {
         }
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
+    fn shard(&self, key: &str) -> Locked<'_> {
         let index = match self.shards.len() {
             1 => 0,
             n => self.shard_hasher.hash_one(key) as usize & (n - 1),
         };
-        lock(&self.shards[index])
+        tracked(lock(&self.shards[index]))
     }
 
     /// Milliseconds since the epoch.
@@ -610,6 +621,31 @@ impl Inner {
 fn expiry(now: u64, ttl: Duration) -> u64 {
     let ttl = u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
     now.saturating_add(ttl)
+}
+
+/// A locked shard: with the `metrics` feature, one whose changes reach
+/// the memory gauges when it is unlocked.
+#[cfg(feature = "metrics")]
+type Locked<'a> = gauges::Tracked<'a>;
+#[cfg(not(feature = "metrics"))]
+type Locked<'a> = MutexGuard<'a, Shard>;
+
+#[cfg(feature = "metrics")]
+fn tracked(shard: MutexGuard<'_, Shard>) -> Locked<'_> {
+    gauges::Tracked::new(shard)
+}
+
+#[cfg(not(feature = "metrics"))]
+#[inline(always)]
+fn tracked(shard: MutexGuard<'_, Shard>) -> Locked<'_> {
+    shard
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for Inner {
+    fn drop(&mut self) {
+        gauges::forget(&mut self.shards);
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: nothing panics while holding a shard

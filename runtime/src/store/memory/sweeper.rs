@@ -68,7 +68,7 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
             return;
         };
         let now = inner.now_ms();
-        let swept = super::lock(&inner.shards[next]).sweep_all(now);
+        let swept = super::tracked(super::lock(&inner.shards[next])).sweep_all(now);
         freed = freed.saturating_add(swept.freed);
         shrank |= swept.shrank;
         next = (next + 1) % inner.shards.len();
