@@ -884,6 +884,28 @@ async fn with_config_overrides_domain_and_secure_on_set_and_delete_cookies() {
     );
 }
 
+/// An expiry set at start-up is the cookie's `Max-Age` and the store's time
+/// to live: the session is gone once it passed.
+#[tokio::test]
+async fn with_config_overrides_the_expiry_of_the_cookie_and_the_store() {
+    let config = SessionConfig::DEFAULT.with_expiry(Duration::from_secs(2));
+    let layer = SessionLayer::new(MemoryStore::new())
+        .with_config::<app::Visit>(config)
+        .unwrap();
+    let mut browser = Browser::new(serve(app::router().layer(layer)).await);
+
+    let reply = browser.get("/incr").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "1"));
+    let set = attributes(reply.set_cookie("session"));
+    assert_eq!(set.get("max-age").map(String::as_str), Some("2"), "{set:?}");
+    assert_eq!(browser.get("/incr").await.body, "2");
+
+    // Past the two seconds, the store has let the session go, although the
+    // cookie is sent again (as a browser that ignored Max-Age would).
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(browser.get("/get").await.body, "0");
+}
+
 /// An override names its session type, and must keep that type's cookie
 /// name: an override for a cookie no session type uses would otherwise be
 /// ignored without a word.

@@ -317,6 +317,37 @@ impl SessionConfig {
         self
     }
 
+    /// Sets `expiry`: the store's time to live and the cookie's `Max-Age`,
+    /// for example from a value read at start-up. The config's expiry is in
+    /// whole seconds, so a fraction of a second is rounded up.
+    ///
+    /// Nothing is checked here; [`validate`](Self::validate) applies the
+    /// rule (1 second to 400 days), and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// let config = SessionConfig::DEFAULT.with_expiry(Duration::from_secs(8 * 3600));
+    /// assert_eq!(config.expiry_secs(), 28_800);
+    /// assert!(config.validate().is_ok());
+    /// assert_eq!(SessionConfig::DEFAULT.with_expiry(Duration::from_millis(1500)).expiry_secs(), 2);
+    /// assert!(SessionConfig::DEFAULT.with_expiry(Duration::ZERO).validate().is_err());
+    /// assert!(SessionConfig::DEFAULT.with_expiry(Duration::from_secs(401 * 86_400)).validate().is_err());
+    /// ```
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_expiry(mut self, expiry: Duration) -> Self {
+        let whole = expiry.as_secs();
+        self.settings.expiry_secs = if expiry.subsec_nanos() > 0 {
+            whole.saturating_add(1)
+        } else {
+            whole
+        };
+        self
+    }
+
     /// The store key of a session: `prefix + id`.
     pub fn store_key(&self, id: &crate::SessionId) -> String {
         let mut key = String::with_capacity(self.settings.prefix.len() + crate::id::ID_LEN);
