@@ -29,7 +29,7 @@ use sessionkit::{ErrorClass, RedisStore, SessionId, SessionStore, StoreError};
 
 use support::app::app;
 use support::example::Example;
-use support::servers::{redis_cli, RedisCluster, RedisServer, Server};
+use support::servers::{redis_args, redis_cli, redis_ready, RedisCluster, RedisServer, Server};
 use support::{capture_logs, serve, Browser, Reply};
 
 /// One server for every test that does not stop it or count its commands.
@@ -714,37 +714,17 @@ async fn a_commit_finishes_after_the_client_hangs_up() {
 // ---------------------------------------------------------------------------
 // Error classes
 
-/// Whether a Redis answers `PING` on `port`.
-fn answers_ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0; 16];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream
-            .read(&mut buf)
-            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
-}
-
 /// A redis-server on a free loopback port with `extra` arguments.
 fn redis_with(extra: &'static [&'static str]) -> Server {
     Server::start(
         "redis-server",
         1,
         move |ports, dir| {
-            let port = ports[0].to_string();
-            let dir = dir.to_str().unwrap();
-            let base = ["--port", &port, "--bind", "127.0.0.1", "--daemonize", "no"];
-            let more = ["--save", "", "--appendonly", "no", "--dir", dir];
-            base.iter()
-                .chain(&more)
-                .chain(extra)
-                .map(|a| a.to_string())
-                .collect()
+            let mut args = redis_args(ports[0], dir);
+            args.extend(extra.iter().map(|a| a.to_string()));
+            args
         },
-        answers_ping,
+        redis_ready,
     )
 }
 

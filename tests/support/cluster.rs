@@ -4,14 +4,9 @@
 //! `redis-server` on free loopback ports (a [`Server`]). A node that does
 //! not answer for a second (`cluster-node-timeout 1000`) is failed over.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::sentinel::{answers_ping, redis_args};
-use super::servers::{redis_cli, Server};
-
-/// How long the cluster may take to form and to settle.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+use super::servers::{redis_cli, start_cluster, Server};
 
 /// Masters, each with one replica.
 pub struct ReplicatedCluster {
@@ -23,64 +18,9 @@ impl ReplicatedCluster {
     /// `redis-cli --cluster create … --cluster-replicas 1`, and waits until
     /// every node reports `cluster_state:ok` and every replica is in sync.
     pub fn start(masters: usize) -> ReplicatedCluster {
-        let nodes: Vec<Server> = (0..2 * masters)
-            .map(|_| {
-                Server::start(
-                    "redis-server",
-                    2,
-                    |p, dir| {
-                        let mut args = redis_args(p[0], dir);
-                        args.extend(
-                            [
-                                "--cluster-enabled",
-                                "yes",
-                                "--cluster-config-file",
-                                dir.join("nodes.conf").to_str().unwrap(),
-                                "--cluster-port",
-                                &p[1].to_string(),
-                                "--cluster-node-timeout",
-                                "1000",
-                            ]
-                            .map(String::from),
-                        );
-                        args
-                    },
-                    answers_ping,
-                )
-            })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
-            .collect();
-        let out = Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addresses)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(out.status.success(), "redis-cli --cluster create: {out:?}");
-        let cluster = ReplicatedCluster { nodes };
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        for node in &cluster.nodes {
-            loop {
-                let info = redis_cli(node.port(), &["cluster", "info"]);
-                let replication = redis_cli(node.port(), &["info", "replication"]);
-                if info.contains("cluster_state:ok")
-                    && (replication.contains("role:master")
-                        || replication.contains("master_link_status:up"))
-                {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "node {} not settled: {info} {replication}",
-                    node.port()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        ReplicatedCluster {
+            nodes: start_cluster(masters, 1, 1000),
         }
-        cluster
     }
 
     /// `redis://127.0.0.1:<port>` of every node.

@@ -5,11 +5,10 @@
 //! agree, so killing the master promotes the replica within seconds.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::servers::{redis_cli, RedisServer, Server};
+use super::servers::{redis_args, redis_cli, redis_ready, RedisServer, Server};
 
 /// The name the Sentinels know the master by.
 pub const MASTER_NAME: &str = "m";
@@ -47,7 +46,7 @@ impl SentinelSetup {
                 ]);
                 args
             },
-            answers_ping,
+            redis_ready,
         );
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         loop {
@@ -64,7 +63,7 @@ impl SentinelSetup {
                     "redis-server",
                     1,
                     move |ports, dir| sentinel_args(ports[0], dir, master_port),
-                    answers_ping,
+                    redis_ready,
                 )
             })
             .collect();
@@ -167,40 +166,4 @@ fn sentinel_args(port: u16, dir: &Path, master_port: u16) -> Vec<String> {
     )
     .expect("write sentinel.conf");
     vec![conf.to_str().unwrap().to_string(), "--sentinel".to_string()]
-}
-
-/// A redis-server's arguments: loopback only, no persistence, files in the
-/// scratch directory.
-pub fn redis_args(port: u16, dir: &Path) -> Vec<String> {
-    let port = port.to_string();
-    let dir = dir.to_str().unwrap();
-    [
-        "--port",
-        &port,
-        "--bind",
-        "127.0.0.1",
-        "--daemonize",
-        "no",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        dir,
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// Whether a Redis server or Sentinel answers `PING` on `port`.
-pub fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0; 16];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream
-            .read(&mut buf)
-            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
 }

@@ -266,13 +266,14 @@ fn ask(port: u16, request: &[u8]) -> Option<String> {
 
 // ---------------------------------------------------------------- Redis
 
-fn redis_ready(port: u16) -> bool {
+/// Whether a Redis server or Sentinel answers `PING` on `port`.
+pub fn redis_ready(port: u16) -> bool {
     ask(port, b"PING\r\n").is_some_and(|r| r.starts_with("+PONG"))
 }
 
 /// The arguments every test redis-server gets: loopback only, no
 /// persistence, files (if any) in the scratch directory.
-fn redis_args(port: u16, dir: &Path) -> Vec<String> {
+pub fn redis_args(port: u16, dir: &Path) -> Vec<String> {
     [
         "--port",
         &port.to_string(),
@@ -345,55 +346,9 @@ impl RedisCluster {
     /// and cluster-bus port), joins them with `redis-cli --cluster create`
     /// and waits until every node reports `cluster_state:ok`.
     pub fn start(masters: usize) -> RedisCluster {
-        let nodes: Vec<Server> = (0..masters)
-            .map(|_| {
-                Server::start(
-                    "redis-server",
-                    2,
-                    |p, dir| {
-                        let mut args = redis_args(p[0], dir);
-                        args.extend(
-                            [
-                                "--cluster-enabled",
-                                "yes",
-                                "--cluster-config-file",
-                                dir.join("nodes.conf").to_str().unwrap(),
-                                "--cluster-port",
-                                &p[1].to_string(),
-                                "--cluster-node-timeout",
-                                "5000",
-                            ]
-                            .map(String::from),
-                        );
-                        args
-                    },
-                    redis_ready,
-                )
-            })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
-            .collect();
-        let out = Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(out.status.success(), "redis-cli --cluster create: {out:?}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for node in &nodes {
-            loop {
-                let info = redis_cli(node.port(), &["cluster", "info"]);
-                if info.contains("cluster_state:ok") {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "cluster not ok: {info}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        RedisCluster {
+            nodes: start_cluster(masters, 0, 5000),
         }
-        RedisCluster { nodes }
     }
 
     /// `redis://127.0.0.1:<port>` of every node.
@@ -408,4 +363,71 @@ impl RedisCluster {
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(Server::port).collect()
     }
+}
+
+/// Starts `masters × (1 + replicas)` cluster-enabled servers, each with its
+/// own client and cluster-bus port and the given `cluster-node-timeout`,
+/// joins them with `redis-cli --cluster create … --cluster-replicas
+/// <replicas>`, and waits until every node reports `cluster_state:ok` and
+/// every replica's link to its master is up.
+pub fn start_cluster(masters: usize, replicas: usize, node_timeout_ms: u32) -> Vec<Server> {
+    let node_timeout = node_timeout_ms.to_string();
+    let nodes: Vec<Server> = (0..masters * (1 + replicas))
+        .map(|_| {
+            let node_timeout = node_timeout.clone();
+            Server::start(
+                "redis-server",
+                2,
+                move |p, dir| {
+                    let mut args = redis_args(p[0], dir);
+                    args.extend(
+                        [
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            dir.join("nodes.conf").to_str().unwrap(),
+                            "--cluster-port",
+                            &p[1].to_string(),
+                            "--cluster-node-timeout",
+                            &node_timeout,
+                        ]
+                        .map(String::from),
+                    );
+                    args
+                },
+                redis_ready,
+            )
+        })
+        .collect();
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port()))
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster create");
+    assert!(out.status.success(), "redis-cli --cluster create: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &nodes {
+        loop {
+            let info = redis_cli(node.port(), &["cluster", "info"]);
+            let replication = redis_cli(node.port(), &["info", "replication"]);
+            if info.contains("cluster_state:ok")
+                && (replication.contains("role:master")
+                    || replication.contains("master_link_status:up"))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} not settled: {info} {replication}",
+                node.port()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nodes
 }
