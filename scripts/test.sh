@@ -29,6 +29,10 @@ if [ -z "${SESSIONKIT_SANIC_PYTHON:-}" ]; then
 fi
 export SESSIONKIT_SANIC_PYTHON
 
+# Everything here is compiled once per run: incremental caches would only
+# take disk (they were most of the target directory).
+export CARGO_INCREMENTAL=0
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 # The declared rust-version against Cargo.lock (no dependency may need a
