@@ -92,6 +92,11 @@ session_config! {
         prefix: "long:",
         session_name: "long_session",
     }
+    /// app.py's `session` (the defaults), with a `max_lifetime`: sessionkit
+    /// keeps the session's creation time in the stored object.
+    pub LIFETIME {
+        max_lifetime: 60 days,
+    }
 }
 
 struct Alt;
@@ -107,6 +112,11 @@ impl ConfigSource for Bs {
 struct Long;
 impl ConfigSource for Long {
     const CONFIG: SessionConfig = LONG;
+}
+
+struct Lifetime;
+impl ConfigSource for Lifetime {
+    const CONFIG: SessionConfig = LIFETIME;
 }
 
 /// A typed view of the default session: declares some of the keys the
@@ -199,6 +209,7 @@ fn rust_routes() -> Router {
         .merge(untyped_routes::<Alt>("alt_session"))
         .merge(untyped_routes::<Bs>("bs_session"))
         .merge(untyped_routes::<Long>("long_session"))
+        .merge(untyped_routes::<Lifetime>("lifetime"))
         .route("/typed/get", get(typed_get))
         .route("/typed/bump", get(typed_bump))
 }
@@ -540,6 +551,7 @@ mod redis {
         integers_beyond_64_bits_become_floats_on_a_sessionkit_save,
         floats_round_trip_exactly_through_a_sessionkit_save,
         data_sessionkit_cannot_decode_stays_sanics,
+        sanic_keeps_the_lifetime_of_a_sessionkit_session,
     );
 
     /// sanic-session formats its local time with a "GMT" suffix; sessionkit
@@ -580,6 +592,7 @@ mod memcache {
         integers_beyond_64_bits_become_floats_on_a_sessionkit_save,
         floats_round_trip_exactly_through_a_sessionkit_save,
         data_sessionkit_cannot_decode_stays_sanics,
+        sanic_keeps_the_lifetime_of_a_sessionkit_session,
     );
 
     /// sanic-session's memcached interface turns an expiry over 30 days
@@ -768,6 +781,51 @@ async fn sanic_reads_changes_and_saves_a_sessionkit_session(backend: Backend) {
     assert_eq!(rdata, expected);
     let (ssid, sdata) = session(&visitor.get(Side::Sanic, "/session/get").await);
     assert_eq!((ssid.as_str(), &sdata), (sid.as_str(), &expected));
+}
+
+/// A session whose config has a `max_lifetime` keeps its creation time in
+/// the stored object, under `__sessionkit`, written first. sanic-session
+/// reads the session (that entry is one more key to it), changes it and
+/// writes the entry back where it was; sessionkit then reads sanic's change
+/// with the same creation time, and its session data never shows the entry.
+async fn sanic_keeps_the_lifetime_of_a_sessionkit_session(backend: Backend) {
+    let env = env(backend).await;
+    let mut visitor = env.visitor();
+    let (sid, data) = session(
+        &visitor
+            .get(Side::Rust, &update("lifetime", &json!({"n": 1})))
+            .await,
+    );
+    assert_eq!(data, json!({"n": 1}));
+    let key = format!("session:{sid}");
+    let raw = env.store.raw(&key).expect("stored");
+    let stored: Value = serde_json::from_str(&raw).unwrap();
+    let created = stored["__sessionkit"]["created"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no creation time in {raw}"));
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now.abs_diff(created) < 60, "created {created}, now {now}");
+    assert_eq!(
+        raw,
+        format!(r#"{{"__sessionkit":{{"created":{created}}},"n":1}}"#)
+    );
+
+    let (ssid, sdata) = session(&visitor.get(Side::Sanic, "/session/get").await);
+    assert_eq!(ssid, sid);
+    assert_eq!(sdata, json!({"__sessionkit": {"created": created}, "n": 1}));
+    visitor
+        .get(Side::Sanic, &update("session", &json!({"n": 2})))
+        .await;
+    let raw = env.store.raw(&key).expect("stored by sanic");
+    assert!(raw.starts_with(r#"{"__sessionkit":"#), "{raw}");
+
+    let (rsid, rdata) = session(&visitor.get(Side::Rust, "/lifetime/get").await);
+    assert_eq!((rsid.as_str(), &rdata), (sid.as_str(), &json!({"n": 2})));
+    let stored = env.store.json(&key).expect("still stored");
+    assert_eq!(stored["__sessionkit"]["created"], json!(created));
 }
 
 /// sanic clears a session sessionkit made: the key is gone, the browser

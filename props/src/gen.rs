@@ -696,6 +696,8 @@ pub struct Config {
     pub prefix: String,
     /// `session_name`
     pub session_name: String,
+    /// `max_lifetime`, seconds
+    pub max_lifetime_secs: Option<u64>,
     /// A `samesite` value or an option name, as written.
     pub word: String,
 }
@@ -832,6 +834,8 @@ pub fn config(rng: &mut Rng) -> Config {
         ]),
         prefix,
         session_name,
+        max_lifetime_secs: (!rng.one_in(2))
+            .then(|| rng.pick(&[0, 1, 3600, 2_592_000, 2_592_001, max, max + 1, u64::MAX])),
         word: if rng.one_in(4) {
             text(rng, 6)
         } else {
@@ -852,6 +856,7 @@ pub fn check_config(config: &Config) -> sessionkit::fuzzing::Outcome {
         prefix: &config.prefix,
         sessioncookie: config.flags[2],
         session_name: &config.session_name,
+        max_lifetime_secs: config.max_lifetime_secs,
     };
     sessionkit::fuzzing::rules(&settings, &config.word)
 }

@@ -138,6 +138,19 @@ pub fn check_expiry(secs: u64) -> Result<(), String> {
     }
 }
 
+/// A `max_lifetime` is at most 400 days (a cookie cannot outlive that), and
+/// at least the `expiry` it bounds (checked with the other options by
+/// [`check_combination`]).
+pub fn check_max_lifetime(secs: u64) -> Result<(), String> {
+    if secs > MAX_EXPIRY_SECS {
+        Err(format!(
+            "`max_lifetime` of {secs} seconds is over 400 days ({MAX_EXPIRY_SECS} seconds), the most browsers keep a cookie"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// A prefix must make a key every store accepts: visible ASCII characters
 /// only (no space, control or non-ASCII character: memcached's text
 /// protocol refuses them), and prefix + a 32-character id within 250 bytes.
@@ -186,6 +199,19 @@ pub fn check_combination(s: &Settings<&str>) -> Vec<Violation> {
             "`samesite: \"none\"` requires `secure: true`; browsers reject SameSite=None cookies without Secure",
         );
     }
+    // An absolute lifetime shorter than the idle expiry would make the
+    // cookie's and the store's expiry a lie.
+    if let Some(lifetime) = s.max_lifetime_secs {
+        if lifetime < s.expiry_secs {
+            add(
+                Field::MaxLifetime,
+                &format!(
+                    "`max_lifetime` of {lifetime} seconds is shorter than `expiry` ({} seconds); it must be at least `expiry`",
+                    s.expiry_secs
+                ),
+            );
+        }
+    }
     let lower = s.cookie_name.to_ascii_lowercase();
     // `__Secure-` cookies must be `Secure`.
     if lower.starts_with("__secure-") && !s.secure {
@@ -227,6 +253,9 @@ pub fn check_all(s: &Settings<&str>) -> Vec<Violation> {
     single(Field::Expiry, check_expiry(s.expiry_secs));
     single(Field::Prefix, check_prefix(s.prefix));
     single(Field::SessionName, check_session_name(s.session_name));
+    if let Some(lifetime) = s.max_lifetime_secs {
+        single(Field::MaxLifetime, check_max_lifetime(lifetime));
+    }
     out.extend(check_combination(s));
     out
 }
@@ -294,6 +323,27 @@ mod tests {
         assert!(check_expiry(1).is_ok());
         assert!(check_expiry(MAX_EXPIRY_SECS).is_ok());
         assert!(check_expiry(MAX_EXPIRY_SECS + 1).is_err());
+    }
+
+    #[test]
+    fn max_lifetimes() {
+        assert!(check_max_lifetime(MAX_EXPIRY_SECS).is_ok());
+        assert!(check_max_lifetime(MAX_EXPIRY_SECS + 1).is_err());
+        let mut s = Settings::DEFAULT;
+        s.max_lifetime_secs = Some(s.expiry_secs);
+        assert!(check_all(&s).is_empty());
+        s.max_lifetime_secs = Some(s.expiry_secs - 1);
+        let violations = check_all(&s);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, Field::MaxLifetime);
+        assert!(
+            violations[0].message.contains("at least `expiry`"),
+            "{}",
+            violations[0].message
+        );
+        s.max_lifetime_secs = Some(MAX_EXPIRY_SECS + 1);
+        let fields: Vec<Field> = check_all(&s).iter().map(|v| v.field).collect();
+        assert_eq!(fields, [Field::MaxLifetime]);
     }
 
     #[test]

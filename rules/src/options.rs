@@ -1,4 +1,5 @@
-//! The nine options of sanic-session, declared once.
+//! The options of a session config, declared once: sanic-session's nine
+//! and sessionkit's own.
 //!
 //! The one call to `options!` at the end of this file is the list of
 //! options: each option's docs, its [`Field`], its name in
@@ -138,6 +139,11 @@ options! {
     Sessioncookie "sessioncookie" => sessioncookie: [bool] = false;
     /// The session's name in logs and errors.
     SessionName "session_name" => session_name: [S] = "session";
+    /// The most a session may live, in seconds, however often it is used
+    /// (`max_lifetime` in `session_config!`): counted from its creation,
+    /// not reset by a new id; at least `expiry`, at most 400 days. Without
+    /// one a session lives as long as it is used within `expiry`.
+    MaxLifetime "max_lifetime" => max_lifetime_secs: [Option<u64>] = None;
 }
 
 impl<S: Deref> Settings<S> {
@@ -175,6 +181,7 @@ mod tests {
                 prefix: "session:",
                 sessioncookie: false,
                 session_name: "session",
+                max_lifetime_secs: None,
             }
         );
     }
@@ -194,6 +201,7 @@ mod tests {
                 "prefix",
                 "sessioncookie",
                 "session_name",
+                "max_lifetime",
             ]
         );
         for field in Field::ALL {
@@ -203,7 +211,7 @@ mod tests {
         let members = Field::ALL.map(Field::member);
         assert_eq!(members[2], "expiry_secs");
         for (name, member) in names.iter().zip(members) {
-            assert!(*name == member || (*name, member) == ("expiry", "expiry_secs"));
+            assert!(*name == member || member == format!("{name}_secs"));
         }
     }
 
@@ -219,6 +227,7 @@ mod tests {
             prefix: "p:",
             sessioncookie: true,
             session_name: "s",
+            max_lifetime_secs: Some(120),
         };
         let mut seen = Vec::new();
         let upper = settings.map(|s| {
@@ -238,6 +247,7 @@ mod tests {
                 prefix: "P:".to_string(),
                 sessioncookie: true,
                 session_name: "S".to_string(),
+                max_lifetime_secs: Some(120),
             }
         );
         assert_eq!(

@@ -3,9 +3,16 @@
 //! Decoding keeps the top-level keys that are not fields of `T` (written by
 //! another service, another session type or an older release), and encoding
 //! writes them back, so a typed session never drops what it does not know.
+//!
+//! What sessionkit itself keeps about a session (its creation time when its
+//! config has a `max_lifetime`, its own expiry) is a [`Meta`] under the
+//! reserved key `__sessionkit`, written as the object's first key and only
+//! when there is something to keep: `{"__sessionkit":{"created":…},"n":1}`.
+//! Neither `Session<T>` nor `UntypedSession` sees it; sanic-session reads
+//! the object as a dict with one more key, and writes it back in place.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::checked::Checked;
@@ -13,6 +20,33 @@ use crate::scratch;
 
 /// Top-level keys of a stored object that `T` does not declare.
 pub(crate) type Extras = Map<String, Value>;
+
+/// The reserved top-level key of [`Meta`].
+pub(crate) const META_KEY: &str = "__sessionkit";
+
+/// How an object that starts with its [`Meta`] starts.
+const META_START: &[u8] = b"{\"__sessionkit\":";
+
+/// What sessionkit keeps about a session besides its data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    /// When the session was created, in seconds since the Unix epoch; kept
+    /// when its config has a `max_lifetime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) created: Option<u64>,
+    /// The session's own expiry in seconds, instead of its config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expiry: Option<u64>,
+    /// Entries this release does not know (a newer one wrote them), kept.
+    #[serde(flatten)]
+    pub(crate) other: Map<String, Value>,
+}
+
+impl Meta {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.created.is_none() && self.expiry.is_none() && self.other.is_empty()
+    }
+}
 
 /// Why stored bytes could not become a `T`.
 #[derive(Debug)]
@@ -51,12 +85,70 @@ pub(crate) struct Decoded<T> {
     /// The stored bytes are exactly our encoding of `data`: any other
     /// encoding after a change is a real change.
     pub(crate) canonical: bool,
+    pub(crate) meta: Meta,
 }
 
-/// Decodes a stored JSON object into `T`, keeping the keys `T` ignores.
+/// Decodes a stored JSON object into `T`, keeping the keys `T` ignores and
+/// taking out the [`Meta`].
 pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
 ) -> Result<Decoded<T>, DecodeError> {
+    let Some((meta, end)) = split_meta(bytes) else {
+        let mut decoded = decode_plain(bytes)?;
+        // Another writer may have moved the meta from the front.
+        if let Some(extras) = &mut decoded.extras {
+            if let Some(value) = extras.remove(META_KEY) {
+                decoded.meta = Meta::deserialize(value).unwrap_or_default();
+                if extras.is_empty() {
+                    decoded.extras = None;
+                }
+            }
+        }
+        return Ok(decoded);
+    };
+    // `{"__sessionkit":{…},"n":1}` is decoded as `{"n":1}`, and
+    // `{"__sessionkit":{…}}` as `{}`.
+    let rest = &bytes[end..];
+    let mut plain = Vec::with_capacity(rest.len());
+    plain.push(b'{');
+    plain.extend_from_slice(rest.strip_prefix(b",").unwrap_or(rest));
+    let mut decoded = decode_plain(&plain)?;
+    decoded.canonical = decoded.canonical
+        && serde_json::to_vec(&meta).is_ok_and(|ours| ours == bytes[META_START.len()..end]);
+    decoded.meta = meta;
+    Ok(decoded)
+}
+
+/// The [`Meta`] an object starts with, and where it ends in `bytes`: the
+/// next byte is the `,` before the other keys or the object's `}`.
+fn split_meta(bytes: &[u8]) -> Option<(Meta, usize)> {
+    let after = bytes.strip_prefix(META_START)?;
+    let mut values = serde_json::Deserializer::from_slice(after).into_iter::<Meta>();
+    let meta = values.next()?.ok()?;
+    let end = META_START.len() + values.byte_offset();
+    matches!(bytes.get(end), Some(b',' | b'}')).then_some((meta, end))
+}
+
+/// What follows the `{` of an encoded object, after its [`Meta`] if it has
+/// one: `"n":1}` for both `{"n":1}` and `{"__sessionkit":{…},"n":1}`, so
+/// that two encodings can be compared without their meta.
+pub(crate) fn body(bytes: &[u8]) -> &[u8] {
+    match split_meta(bytes) {
+        Some((_, end)) => {
+            let rest = &bytes[end..];
+            rest.strip_prefix(b",").unwrap_or(rest)
+        }
+        None => bytes.get(1..).unwrap_or_default(),
+    }
+}
+
+/// Whether `bytes` is `plain` (an encoding without meta), or `plain` with a
+/// meta in front.
+pub(crate) fn same_without_meta(plain: &[u8], bytes: &[u8]) -> bool {
+    plain == bytes || (bytes.starts_with(META_START) && plain.get(1..) == Some(body(bytes)))
+}
+
+fn decode_plain<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Decoded<T>, DecodeError> {
     // Structs also deserialize from JSON arrays; only an object is a session.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::NotAnObject);
@@ -69,6 +161,7 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
                 data,
                 extras: None,
                 canonical: true,
+                meta: Meta::default(),
             });
         }
     }
@@ -98,6 +191,7 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
         data,
         extras,
         canonical: false,
+        meta: Meta::default(),
     })
 }
 
@@ -105,17 +199,55 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
 /// buffer and comparing once is cheaper than comparing serde_json's many
 /// small writes one by one.)
 fn encodes_to<T: Serialize>(data: &T, bytes: &[u8]) -> bool {
-    with_encoding(data, None, |ours| ours == bytes).unwrap_or(false)
+    with_encoding(data, None, None, |ours| ours == bytes).unwrap_or(false)
 }
 
-/// Calls `f` with our encoding of `data` (and `extras`), written into the
-/// thread's scratch buffer.
+/// Calls `f` with our encoding of `data` (and `extras`, and `meta` unless
+/// it is empty), written into the thread's scratch buffer.
 pub(crate) fn with_encoding<T: Serialize, R>(
     data: &T,
     extras: Option<&Extras>,
+    meta: Option<&Meta>,
     f: impl FnOnce(&[u8]) -> R,
 ) -> serde_json::Result<R> {
-    scratch::with_buffer(|buf| write(buf, data, extras).map(|()| f(buf)))
+    scratch::with_buffer(|buf| {
+        match meta.filter(|meta| !meta.is_empty()) {
+            None => write(buf, data, extras)?,
+            Some(meta) => {
+                let at = start_with_meta(buf, meta);
+                write(buf, data, extras)?;
+                join_after_meta(buf, at);
+            }
+        }
+        Ok(f(buf))
+    })
+}
+
+/// An encoded object (`plain`, without meta) with `meta` put in front.
+pub(crate) fn with_meta_first(meta: &Meta, plain: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(plain.len() + 64);
+    let at = start_with_meta(&mut out, meta);
+    out.extend_from_slice(plain);
+    join_after_meta(&mut out, at);
+    out
+}
+
+/// Writes `{"__sessionkit":<meta>` and returns where the object's own
+/// encoding is to start.
+fn start_with_meta(out: &mut Vec<u8>, meta: &Meta) -> usize {
+    out.extend_from_slice(META_START);
+    serde_json::to_writer(&mut *out, meta).expect("numbers and JSON values always encode");
+    out.len()
+}
+
+/// After the meta, at `at`, the object's own `{` becomes the `,` before
+/// its keys, or goes when it has none.
+fn join_after_meta(out: &mut Vec<u8>, at: usize) {
+    if out.get(at + 1) == Some(&b'}') {
+        out.remove(at);
+    } else if let Some(brace) = out.get_mut(at) {
+        *brace = b',';
+    }
 }
 
 fn write<T: Serialize>(
@@ -146,10 +278,121 @@ mod tests {
 
     use super::*;
     use crate::error::Report;
+    use crate::Untyped;
 
     #[derive(Debug, Serialize, serde::Deserialize)]
     struct Visits {
         n: u64,
+    }
+
+    fn text(bytes: &[u8]) -> &str {
+        std::str::from_utf8(bytes).unwrap()
+    }
+
+    fn encode<T: Serialize>(data: &T, extras: Option<&Extras>, meta: &Meta) -> String {
+        with_encoding(data, extras, Some(meta), |b| text(b).to_owned()).unwrap()
+    }
+
+    fn meta(created: Option<u64>, expiry: Option<u64>) -> Meta {
+        Meta {
+            created,
+            expiry,
+            other: Map::new(),
+        }
+    }
+
+    #[test]
+    fn the_meta_is_written_first_and_only_when_there_is_one() {
+        let m = meta(Some(5), Some(60));
+        assert_eq!(
+            encode(&Visits { n: 1 }, None, &m),
+            r#"{"__sessionkit":{"created":5,"expiry":60},"n":1}"#
+        );
+        assert_eq!(
+            encode(&Visits { n: 1 }, None, &Meta::default()),
+            r#"{"n":1}"#
+        );
+        let empty: Untyped = Untyped::default();
+        assert_eq!(
+            encode(&empty, None, &meta(Some(5), None)),
+            r#"{"__sessionkit":{"created":5}}"#
+        );
+        let mut extras = Extras::new();
+        extras.insert("x".into(), Value::from(true));
+        assert_eq!(
+            encode(&Visits { n: 1 }, Some(&extras), &meta(None, Some(9))),
+            r#"{"__sessionkit":{"expiry":9},"n":1,"x":true}"#
+        );
+    }
+
+    #[test]
+    fn the_meta_is_taken_out_on_decoding() {
+        let bytes = br#"{"__sessionkit":{"created":5,"expiry":60},"n":1}"#;
+        let d = decode::<Visits>(bytes).unwrap();
+        assert_eq!(d.data.n, 1);
+        assert!(d.extras.is_none());
+        assert!(d.canonical);
+        assert_eq!(d.meta, meta(Some(5), Some(60)));
+
+        // An untyped session does not see it either.
+        let d = decode::<Untyped>(bytes).unwrap();
+        assert_eq!(d.data.len(), 1);
+        assert!(d.canonical);
+        assert_eq!(d.meta, meta(Some(5), Some(60)));
+
+        // Only the meta.
+        let d = decode::<Untyped>(br#"{"__sessionkit":{"created":5}}"#).unwrap();
+        assert!(d.data.is_empty() && d.canonical);
+        assert_eq!(d.meta.created, Some(5));
+
+        // Written by another encoder: not canonical, still read.
+        let d = decode::<Visits>(br#"{"__sessionkit": {"created": 5}, "n": 1}"#).unwrap();
+        assert_eq!((d.data.n, d.meta.created, d.canonical), (1, Some(5), false));
+        let d = decode::<Visits>(br#"{"__sessionkit":{"expiry":60,"created":5},"n":1}"#).unwrap();
+        assert_eq!(
+            (d.meta.created, d.meta.expiry, d.canonical),
+            (Some(5), Some(60), false)
+        );
+
+        // Moved from the front by another writer: a typed session finds it
+        // among the keys it does not declare.
+        let d = decode::<Visits>(br#"{"n":1,"__sessionkit":{"created":5}}"#).unwrap();
+        assert_eq!(d.meta.created, Some(5));
+        assert!(d.extras.is_none());
+
+        // Entries of a newer release are kept.
+        let bytes = br#"{"__sessionkit":{"created":5,"owner":"u1"},"n":1}"#;
+        let d = decode::<Visits>(bytes).unwrap();
+        assert!(d.canonical);
+        assert_eq!(encode(&d.data, None, &d.meta), text(bytes));
+
+        // Not a meta: an ordinary key.
+        let d = decode::<Untyped>(br#"{"__sessionkit":5,"n":1}"#).unwrap();
+        assert_eq!(d.data.get::<u64>(META_KEY), Some(5));
+        assert!(d.meta.is_empty());
+    }
+
+    #[test]
+    fn the_meta_alone_is_not_data() {
+        let plain = br#"{"n":0}"#;
+        assert!(same_without_meta(plain, plain));
+        assert!(same_without_meta(
+            plain,
+            br#"{"__sessionkit":{"created":5},"n":0}"#
+        ));
+        assert!(!same_without_meta(
+            plain,
+            br#"{"__sessionkit":{"created":5},"n":1}"#
+        ));
+        assert!(same_without_meta(
+            b"{}",
+            br#"{"__sessionkit":{"created":5}}"#
+        ));
+        assert!(!same_without_meta(
+            b"{}",
+            br#"{"__sessionkit":{"created":5},"n":0}"#
+        ));
+        assert_eq!(body(br#"{"n":0}"#), br#""n":0}"#);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! carries the cookie of each session that was saved.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::response::Response;
 use http::header::SET_COOKIE;
@@ -170,13 +171,13 @@ impl Commit {
         let store = &self.request.layer.store;
         match op {
             Op::Save(i) => {
-                let save = self.plans.get(i).save.as_ref().expect("a save to start");
-                Started::Save(store.save_if(
-                    &save.key,
-                    &save.bytes,
-                    self.slots[i].config.expiry(),
-                    save.expect.as_expect(),
-                ))
+                let plan = self.plans.get(i);
+                let save = plan.save.as_ref().expect("a save to start");
+                let ttl = match plan.expiry {
+                    Some(expiry) => Duration::from_secs(expiry.secs),
+                    None => self.slots[i].config.expiry(),
+                };
+                Started::Save(store.save_if(&save.key, &save.bytes, ttl, save.expect.as_expect()))
             }
             Op::Delete(i) => {
                 let key = self
@@ -380,7 +381,7 @@ impl Commit {
             }
             let value = match plan.cookie {
                 CookieAction::None => continue,
-                CookieAction::Set(id) => cookie::set_cookie(&slot.config, &id),
+                CookieAction::Set(id) => cookie::set_cookie(&slot.config, &id, plan.expiry),
                 CookieAction::Expire => cookie::delete_cookie(&slot.config),
             };
             headers.append(SET_COOKIE, value);

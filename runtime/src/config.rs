@@ -45,7 +45,8 @@ impl fmt::Debug for Text {
     }
 }
 
-/// The nine options of sanic-session.
+/// The cookie and store settings of one kind of session: sanic-session's
+/// nine options and `max_lifetime`.
 ///
 /// Build one with [`session_config!`](crate::session_config) (checked at
 /// compile time) or start from [`SessionConfig::DEFAULT`]. The `with_*`
@@ -65,6 +66,7 @@ impl fmt::Debug for Text {
 /// | `prefix` | `"session:"` |
 /// | `sessioncookie` | `false` |
 /// | `session_name` | `"session"` |
+/// | `max_lifetime` | none |
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     settings: Settings<Text>,
@@ -85,6 +87,16 @@ const fn attribute_safe(text: &str) -> bool {
     true
 }
 
+/// `duration` in whole seconds, a fraction rounded up.
+pub(crate) fn whole_secs(duration: Duration) -> u64 {
+    let whole = duration.as_secs();
+    if duration.subsec_nanos() > 0 {
+        whole.saturating_add(1)
+    } else {
+        whole
+    }
+}
+
 /// A setting that breaks one of the configuration rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -92,6 +104,14 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The error of one violation.
+    #[cfg(feature = "axum")]
+    pub(crate) fn one(field: Field, message: String) -> ConfigError {
+        ConfigError {
+            violations: vec![sessionkit_rules::Violation { field, message }],
+        }
+    }
+
     /// The options at fault, with what is wrong with each.
     pub fn violations(&self) -> impl Iterator<Item = (Field, &str)> {
         self.violations
@@ -138,6 +158,7 @@ macro_rules! from_static {
                 prefix: Text::Static($settings.prefix),
                 sessioncookie: $settings.sessioncookie,
                 session_name: Text::Static($settings.session_name),
+                max_lifetime_secs: $settings.max_lifetime_secs,
             },
         }
     };
@@ -231,6 +252,18 @@ impl SessionConfig {
     /// The session's name in logs and errors.
     pub fn session_name(&self) -> &str {
         &self.settings.session_name
+    }
+
+    /// The most a session may live however often it is used, if set:
+    /// counted from its creation, not reset by a new id.
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.settings.max_lifetime_secs.map(Duration::from_secs)
+    }
+
+    /// `max_lifetime` in seconds, if set.
+    #[cfg(feature = "axum")]
+    pub(crate) fn max_lifetime_secs(&self) -> Option<u64> {
+        self.settings.max_lifetime_secs
     }
 
     /// The session's name as a metrics label, without copying it.
@@ -339,12 +372,35 @@ impl SessionConfig {
     /// ```
     #[must_use = "the setter returns the changed config"]
     pub fn with_expiry(mut self, expiry: Duration) -> Self {
-        let whole = expiry.as_secs();
-        self.settings.expiry_secs = if expiry.subsec_nanos() > 0 {
-            whole.saturating_add(1)
-        } else {
-            whole
-        };
+        self.settings.expiry_secs = whole_secs(expiry);
+        self
+    }
+
+    /// Sets `max_lifetime`, the most a session may live however often it
+    /// is used (`None`: no limit), rounded up to whole seconds like
+    /// [`with_expiry`](Self::with_expiry).
+    ///
+    /// Nothing is checked here; [`validate`](Self::validate) applies the
+    /// rules (at least `expiry`, at most 400 days), and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// let day = Duration::from_secs(86_400);
+    /// let config = SessionConfig::DEFAULT
+    ///     .with_expiry(day)
+    ///     .with_max_lifetime(Some(7 * day));
+    /// assert_eq!(config.max_lifetime(), Some(7 * day));
+    /// assert!(config.validate().is_ok());
+    /// // Shorter than the idle expiry.
+    /// assert!(config.with_max_lifetime(Some(day / 2)).validate().is_err());
+    /// ```
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_max_lifetime(mut self, max_lifetime: Option<Duration>) -> Self {
+        self.settings.max_lifetime_secs = max_lifetime.map(whole_secs);
         self
     }
 

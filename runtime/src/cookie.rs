@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+use crate::request::Expiry;
 use crate::{scratch, SessionConfig, SessionId};
 
 /// The session id a request presents for `name`.
@@ -67,15 +68,26 @@ fn header(build: impl FnOnce(&mut Vec<u8>)) -> HeaderValue {
     })
 }
 
-/// `Set-Cookie` giving the browser `id`; `Max-Age`/`Expires` unless `sessioncookie`.
-pub(crate) fn set_cookie(config: &SessionConfig, id: &SessionId) -> HeaderValue {
+/// `Set-Cookie` giving the browser `id`; `Max-Age`/`Expires` (the
+/// session's own `expiry` if it has one, else the config's) unless the
+/// config's `sessioncookie` asks for a browser-session cookie and the
+/// session did not set an expiry of its own.
+pub(crate) fn set_cookie(
+    config: &SessionConfig,
+    id: &SessionId,
+    expiry: Option<Expiry>,
+) -> HeaderValue {
     header(|out| {
         out.extend_from_slice(config.cookie_name().as_bytes());
         out.push(b'=');
         out.extend_from_slice(id.as_bytes());
         push_common(out, config);
-        if !config.sessioncookie() {
-            push_max_age_and_expires(out, config.expiry_secs());
+        match expiry {
+            Some(expiry) if expiry.own || !config.sessioncookie() => {
+                push_max_age_and_expires(out, expiry.secs);
+            }
+            _ if !config.sessioncookie() => push_max_age_and_expires(out, config.expiry_secs()),
+            _ => {}
         }
         push_flags(out, config);
     })
@@ -163,7 +175,7 @@ mod tests {
     #[test]
     fn default_set_cookie_matches_sanic() {
         let id = SessionId::parse(ID).unwrap();
-        let v = set_cookie(&SessionConfig::DEFAULT, &id);
+        let v = set_cookie(&SessionConfig::DEFAULT, &id, None);
         let s = v.to_str().unwrap();
         assert!(s.starts_with(&format!("session={ID}")), "{s}");
         for part in ["; HttpOnly", "; Path=/", "; Max-Age=2592000", "; Expires="] {
@@ -209,6 +221,7 @@ mod tests {
             samesite: Some(SameSite::Lax),
             prefix: "p:",
             sessioncookie,
+            max_lifetime_secs: None,
             session_name: "s",
         })
     }
@@ -217,7 +230,7 @@ mod tests {
     #[test]
     fn set_cookie_parses_to_the_configured_attributes() {
         let id = SessionId::parse(ID).unwrap();
-        let header = set_cookie(&full_config(false), &id);
+        let header = set_cookie(&full_config(false), &id, None);
         let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
         assert_eq!((parsed.name(), parsed.value()), ("sid", ID));
         assert_eq!(parsed.path(), Some("/"));
@@ -233,9 +246,28 @@ mod tests {
         assert_eq!(parsed.secure(), Some(true));
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
 
-        let header = set_cookie(&full_config(true), &id);
+        let header = set_cookie(&full_config(true), &id, None);
         let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
         assert_eq!((parsed.max_age(), parsed.expires()), (None, None));
+    }
+
+    /// A session's own expiry gives `Max-Age`, even to a browser-session
+    /// cookie; a lifetime's cap gives it only where the config has one.
+    #[test]
+    fn a_session_expiry_sets_the_max_age() {
+        let id = SessionId::parse(ID).unwrap();
+        let max_age = |sessioncookie, secs, own| {
+            let expiry = Some(Expiry { secs, own });
+            let header = set_cookie(&full_config(sessioncookie), &id, expiry);
+            Cookie::parse(header.to_str().unwrap().to_owned())
+                .unwrap()
+                .max_age()
+                .map(|age| age.whole_seconds())
+        };
+        assert_eq!(max_age(false, 60, true), Some(60));
+        assert_eq!(max_age(true, 60, true), Some(60));
+        assert_eq!(max_age(false, 60, false), Some(60));
+        assert_eq!(max_age(true, 60, false), None);
     }
 
     #[test]

@@ -338,15 +338,21 @@ pub struct Probe {
 /// The keys [`Probe`] declares.
 pub const PROBE_FIELDS: [&str; 8] = ["n", "u", "f", "g", "s", "list", "v", "nested"];
 
-/// Our encoding of `data` and `extras`; `None` when the encoder refuses it.
-fn encoding<T: Serialize>(data: &T, extras: Option<&Object>) -> Option<Vec<u8>> {
-    codec::with_encoding(data, extras, <[u8]>::to_vec).ok()
+/// Our encoding of `data`, `extras` and `meta`; `None` when the encoder
+/// refuses it.
+fn encoding<T: Serialize>(
+    data: &T,
+    extras: Option<&Object>,
+    meta: Option<&codec::Meta>,
+) -> Option<Vec<u8>> {
+    codec::with_encoding(data, extras, meta, <[u8]>::to_vec).ok()
 }
 
 /// Decoding stored bytes, as a [`Probe`] and as an [`Untyped`] session.
 ///
 /// Invariants: no panic; the untyped decode accepts exactly the JSON
-/// objects, and gives back the object, with no extras; for both types,
+/// objects, and gives back the object, with no extras, less the reserved
+/// `__sessionkit` entry when it was taken as the session's meta; for both types,
 /// whatever decodes re-encodes (unless the encoder refuses) to bytes that
 /// decode again and encode to the same bytes (a fixpoint), keep the keys
 /// the type does not declare, and are recognised as canonical when there
@@ -356,7 +362,17 @@ pub fn decode_bytes(data: &[u8]) -> Outcome {
     let untyped = codec::decode::<Untyped<DefaultConfig>>(data);
     let object = serde_json::from_slice::<Object>(data).ok();
     match (untyped, object) {
-        (Ok(decoded), Some(object)) => {
+        (Ok(decoded), Some(mut object)) => {
+            if !decoded.data.contains_key(codec::META_KEY) {
+                if let Some(meta) = object.remove(codec::META_KEY) {
+                    assert_eq!(
+                        codec::Meta::deserialize(meta).ok().as_ref(),
+                        Some(&decoded.meta),
+                        "{}",
+                        bytes(data)
+                    );
+                }
+            }
             assert_eq!(decoded.data.as_map(), &object, "{}", bytes(data));
             assert!(decoded.extras.is_none(), "{}", bytes(data));
             decode_as(data, Ok(decoded));
@@ -380,7 +396,7 @@ fn decode_as<T: DeserializeOwned + Serialize>(
     let Ok(first) = decoded else {
         return "an object, not a probe";
     };
-    let Some(encoded) = encoding(&first.data, first.extras.as_ref()) else {
+    let Some(encoded) = encoding(&first.data, first.extras.as_ref(), Some(&first.meta)) else {
         return "decoded, re-encoding refused";
     };
     if first.canonical {
@@ -400,7 +416,8 @@ fn decode_as<T: DeserializeOwned + Serialize>(
         bytes(&encoded),
         bytes(data)
     );
-    let again = encoding(&second.data, second.extras.as_ref())
+    assert_eq!(second.meta, first.meta, "{}", bytes(&encoded));
+    let again = encoding(&second.data, second.extras.as_ref(), Some(&second.meta))
         .unwrap_or_else(|| panic!("the encoder refuses what it wrote: {}", bytes(&encoded)));
     assert_eq!(
         bytes(&again),
@@ -439,7 +456,7 @@ pub fn roundtrip(probe: &Probe, extras: &Object) -> Outcome {
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     let extras = (!extras.is_empty()).then_some(&extras);
-    let Some(encoded) = encoding(probe, extras) else {
+    let Some(encoded) = encoding(probe, extras, None) else {
         return "refused by the encoder";
     };
     let decoded = codec::decode::<Probe>(&encoded).unwrap_or_else(|e| {
@@ -468,7 +485,7 @@ pub fn roundtrip(probe: &Probe, extras: &Object) -> Outcome {
 pub fn roundtrip_untyped(object: &Object) -> Outcome {
     let mut untyped = Untyped::<DefaultConfig>::default();
     *untyped.as_map_mut() = object.clone();
-    let Some(encoded) = encoding(&untyped, None) else {
+    let Some(encoded) = encoding(&untyped, None, None) else {
         return "refused by the encoder";
     };
     let decoded = codec::decode::<Untyped<DefaultConfig>>(&encoded).unwrap_or_else(|e| {
@@ -553,7 +570,9 @@ pub fn merge3(base: &[u8], ours: &[u8], theirs: &[u8]) -> Outcome {
 // ---------------------------------------------------------------------------
 // Configuration rules.
 
-/// The configuration rules on raw bytes: a flags byte, an expiry, then the
+/// The configuration rules on raw bytes: a flags byte (bit 6: a
+/// `max_lifetime`, bit 7: twice the expiry rather than one second less), an
+/// expiry, then the
 /// cookie name, domain, prefix, session name and a `samesite` word,
 /// separated by `0xff` bytes.
 pub fn rules_bytes(data: &[u8]) -> Outcome {
@@ -589,6 +608,13 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
         prefix: &prefix,
         sessioncookie: flags & 32 != 0,
         session_name: &session_name,
+        max_lifetime_secs: (flags & 64 != 0).then(|| {
+            if flags & 128 != 0 {
+                expiry_secs.saturating_mul(2)
+            } else {
+                expiry_secs.saturating_sub(1)
+            }
+        }),
     };
     rules(&settings, &word)
 }
@@ -602,7 +628,9 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
 /// ASCII letters, digits, `-` and dots, at most 253 characters besides a
 /// leading dot; an accepted expiry is 1 s to 400 days; an accepted prefix
 /// is visible ASCII and leaves room for an id in a 250-byte key; an
-/// accepted session name is non-empty without control characters; valid
+/// accepted session name is non-empty without control characters; an
+/// accepted max_lifetime is at most 400 days and, in valid settings, at
+/// least the expiry; valid
 /// settings make a `Set-Cookie` header; `SessionConfig::validate` after
 /// `with_domain` agrees with the domain rule, and what it accepts builds
 /// headers without panicking;
@@ -623,6 +651,10 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
         (
             Field::SessionName,
             Some(r::check_session_name(settings.session_name)),
+        ),
+        (
+            Field::MaxLifetime,
+            settings.max_lifetime_secs.map(r::check_max_lifetime),
         ),
     ]
     .into_iter()
@@ -694,6 +726,20 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
             "prefix {prefix:?} accepted"
         );
     }
+    if let (true, Some(lifetime)) = (accepted(Field::MaxLifetime), settings.max_lifetime_secs) {
+        assert!(
+            lifetime <= r::MAX_EXPIRY_SECS,
+            "max_lifetime {lifetime} accepted"
+        );
+    }
+    if all.is_empty() {
+        assert!(
+            settings
+                .max_lifetime_secs
+                .is_none_or(|lifetime| lifetime >= settings.expiry_secs),
+            "a max_lifetime below the expiry accepted: {settings:?}"
+        );
+    }
     if accepted(Field::SessionName) {
         let name = settings.session_name;
         assert!(
@@ -724,7 +770,7 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
     );
     if valid {
         let id = SessionId::parse(ID).expect("a valid id");
-        let set = cookie::set_cookie(&config, &id);
+        let set = cookie::set_cookie(&config, &id, None);
         assert!(set.as_bytes().starts_with(b"session="), "{set:?}");
         let delete = cookie::delete_cookie(&config);
         assert!(delete.as_bytes().starts_with(b"session=;"), "{delete:?}");

@@ -6,7 +6,10 @@
 //! otherwise theirs, so their additions, changes and removals survive. A key
 //! both sides changed takes our value.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
+
+use crate::codec::{with_meta_first, Meta, META_KEY};
 
 /// Why two writes of one session could not be merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +49,42 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8]) -> Result<Vec<u8>, 
             merged.insert(key, value);
         }
     }
-    Ok(serde_json::to_vec(&merged).expect("a map of JSON values always encodes"))
+    // The session's meta stays the first key, where it is looked for.
+    let meta = merged
+        .get(META_KEY)
+        .and_then(|value| Meta::deserialize(value).ok());
+    if meta.is_some() {
+        merged.remove(META_KEY);
+    }
+    let plain = serde_json::to_vec(&merged).expect("a map of JSON values always encodes");
+    Ok(match meta {
+        Some(meta) => with_meta_first(&meta, &plain),
+        None => plain,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The session's meta is the first key of a merge, wherever it was in
+    /// the inputs, and merges like any key.
+    #[test]
+    fn the_meta_stays_first() {
+        let base = br#"{"__sessionkit":{"created":1},"a":0}"#;
+        let ours = br#"{"__sessionkit":{"created":1,"expiry":60},"a":0}"#;
+        let theirs = br#"{"A":1,"a":2,"__sessionkit":{"created":1}}"#;
+        let merged = merge(base, ours, theirs).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&merged).unwrap(),
+            r#"{"__sessionkit":{"created":1,"expiry":60},"A":1,"a":2}"#
+        );
+        let no_meta = merge(b"{}", br#"{"b":1}"#, b"{}").unwrap();
+        assert_eq!(no_meta, br#"{"b":1}"#);
+        let only_meta = merge(b"{}", br#"{"__sessionkit":{"created":1}}"#, b"{}").unwrap();
+        assert_eq!(only_meta, br#"{"__sessionkit":{"created":1}}"#);
+    }
 
     fn run(base: Value, ours: Value, theirs: Value) -> Value {
         let bytes = |v: &Value| serde_json::to_vec(v).unwrap();

@@ -110,6 +110,47 @@ pub(crate) enum SlotState {
     Returned(Result<Returned, serde_json::Error>),
 }
 
+/// How long a session lives from now, when that is not simply its
+/// config's `expiry`: its own expiry (`set_expiry`), or what is left of its
+/// `max_lifetime` when that is shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// The store's time to live and the cookie's `Max-Age`, in seconds.
+    pub(crate) secs: u64,
+    /// Set by the session itself: its cookie has a `Max-Age` even when the
+    /// config's is a browser-session cookie, and a load, which slides the
+    /// store's expiry to the config's, is followed by a write that puts
+    /// the session's own back.
+    pub(crate) own: bool,
+}
+
+impl Expiry {
+    /// The expiry of a session whose own expiry is `own` (seconds, if set)
+    /// and which was created at `created` (if known), at `now()` (seconds
+    /// since the Unix epoch, asked only if needed), under `config`;
+    /// `None` when it is the config's expiry.
+    pub(crate) fn of(
+        config: &SessionConfig,
+        own: Option<u64>,
+        created: Option<u64>,
+        now: impl FnOnce() -> u64,
+    ) -> Option<Expiry> {
+        let secs = own.unwrap_or(config.expiry_secs());
+        let left = match (config.max_lifetime_secs(), created) {
+            (Some(lifetime), Some(created)) => {
+                created.saturating_add(lifetime).saturating_sub(now())
+            }
+            _ => u64::MAX,
+        };
+        let expiry = Expiry {
+            // At least a second: a store refuses a zero time to live.
+            secs: secs.min(left).max(1),
+            own: own.is_some(),
+        };
+        (expiry.own || expiry.secs != config.expiry_secs()).then_some(expiry)
+    }
+}
+
 /// What a dropped session asks the layer to do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Returned {
@@ -123,6 +164,8 @@ pub(crate) struct Returned {
     pub(crate) empty: bool,
     /// `destroy()` was called.
     pub(crate) destroyed: bool,
+    /// How long it lives from now, if not its config's expiry.
+    pub(crate) expiry: Option<Expiry>,
 }
 
 /// A session's data as its handler left it, for [`settle`].
@@ -138,6 +181,7 @@ pub(crate) struct Left<'a> {
     pub(crate) bytes: Option<Vec<u8>>,
     /// The data has keys its type does not declare.
     pub(crate) has_extras: bool,
+    pub(crate) expiry: Option<Expiry>,
 }
 
 /// Decides what a session's data, as its handler left it, asks for.
@@ -159,6 +203,7 @@ pub(crate) fn settle<E>(
         canonical,
         bytes,
         has_extras,
+        expiry,
     } = left;
     let changed = match (stored, &bytes) {
         (None, _) => true,
@@ -178,6 +223,7 @@ pub(crate) fn settle<E>(
         changed,
         empty,
         destroyed,
+        expiry,
     })
 }
 
@@ -197,6 +243,9 @@ pub(crate) struct Plan {
     /// A key to delete unconditionally, after every save of the request.
     pub(crate) delete: Option<String>,
     pub(crate) cookie: CookieAction,
+    /// The store's time to live and the cookie's `Max-Age`, if not the
+    /// config's expiry.
+    pub(crate) expiry: Option<Expiry>,
     pub(crate) state: Progress,
 }
 
@@ -262,6 +311,7 @@ impl Plan {
             save: None,
             delete: None,
             cookie: CookieAction::None,
+            expiry: None,
             state: Progress::Saving,
         }
     }
@@ -305,7 +355,9 @@ pub(crate) fn plan(slot: &mut Slot, max_size: usize) -> Result<Plan, Error> {
         changed,
         empty,
         destroyed,
+        expiry,
     } = returned;
+    plan.expiry = expiry;
     let base = slot.base.take();
     if empty {
         let expire = base.is_some() || destroyed || slot.ended;
@@ -321,7 +373,10 @@ pub(crate) fn plan(slot: &mut Slot, max_size: usize) -> Result<Plan, Error> {
     // Sent on every visit, like sanic-session: the cookie's expiry slides
     // with the store's (refreshed by the load).
     plan.cookie = CookieAction::Set(id);
-    if !(changed || cycled) {
+    // The load slid the store's expiry to the config's: a session with an
+    // expiry of its own is written again to put that back.
+    let refresh = base.is_some() && expiry.is_some_and(|e| e.own && e.secs != config.expiry_secs());
+    if !(changed || cycled || refresh) {
         return Ok(plan);
     }
     let (key, bytes, expect) = match base {
@@ -493,6 +548,7 @@ mod tests {
             changed,
             empty,
             destroyed: false,
+            expiry: None,
         }
     }
 
@@ -609,6 +665,111 @@ mod tests {
             plan(&mut slot(None, r), MAX).unwrap().cookie,
             CookieAction::Expire
         );
+    }
+
+    #[test]
+    fn a_session_with_its_own_expiry_is_written_again_after_a_read() {
+        let own = |secs| Some(Expiry { secs, own: true });
+        let read = |expiry| {
+            let mut r = returned(1, None, false, false);
+            r.expiry = expiry;
+            plan(&mut slot(Some(base(1, r#"{"n":1}"#)), r), MAX).unwrap()
+        };
+        // Its own expiry, other than the config's: the same bytes again,
+        // only over what was loaded, with its own time to live.
+        let written = read(own(60));
+        assert_eq!(
+            summary(&written),
+            (
+                Some(CONFIG.store_key(&id(1))),
+                Some(r#"{"n":1}"#.into()),
+                r#"loaded {"n":1} vSome(7)"#.into(),
+                None,
+                format!("Set({:?})", id(1)),
+            )
+        );
+        assert_eq!(written.expiry, own(60));
+        // Its own expiry, equal to the config's; a lifetime's cap; none:
+        // the load left the right time to live, nothing is written.
+        for expiry in [
+            own(CONFIG.expiry_secs()),
+            Some(Expiry {
+                secs: 60,
+                own: false,
+            }),
+            None,
+        ] {
+            let read = read(expiry);
+            assert!(read.save.is_none(), "{expiry:?}");
+            assert_eq!(read.expiry, expiry);
+        }
+        // A fresh session with its own expiry is written once, as any new one.
+        let mut r = returned(1, Some(r#"{"n":1}"#), true, false);
+        r.expiry = own(60);
+        let new = plan(&mut slot(None, r), MAX).unwrap();
+        assert_eq!(new.expiry, own(60));
+        assert_eq!(new.save.map(|s| s.expect), Some(Expected::Absent));
+    }
+
+    #[test]
+    fn the_expiry_of_a_session() {
+        const DAY: u64 = 86_400;
+        let lifetime = CONFIG.with_max_lifetime(Some(std::time::Duration::from_secs(45 * DAY)));
+        let now = 1_000 * DAY;
+        let cases = [
+            // (what, config, own, created, expiry)
+            ("the config's", &CONFIG, None, None, None),
+            (
+                "the config's, with a lifetime not begun",
+                &lifetime,
+                None,
+                None,
+                None,
+            ),
+            (
+                "the config's, a lifetime far from its end",
+                &lifetime,
+                None,
+                Some(now),
+                None,
+            ),
+            (
+                "the rest of the lifetime when shorter",
+                &lifetime,
+                None,
+                Some(now - 40 * DAY),
+                Some((5 * DAY, false)),
+            ),
+            (
+                "a lifetime past its end still lives a second",
+                &lifetime,
+                None,
+                Some(now - 50 * DAY),
+                Some((1, false)),
+            ),
+            ("its own", &CONFIG, Some(60), None, Some((60, true))),
+            (
+                "its own, equal to the config's, still its own",
+                &CONFIG,
+                Some(30 * DAY),
+                None,
+                Some((30 * DAY, true)),
+            ),
+            (
+                "its own, cut by the lifetime",
+                &lifetime,
+                Some(40 * DAY),
+                Some(now - 10 * DAY),
+                Some((35 * DAY, true)),
+            ),
+        ];
+        for (what, config, own, created, want) in cases {
+            let expiry = Expiry::of(config, own, created, || now);
+            assert_eq!(expiry.map(|e| (e.secs, e.own)), want, "{what}");
+        }
+        // The clock is read only for a lifetime that has begun.
+        Expiry::of(&CONFIG, Some(60), Some(now), || unreachable!());
+        Expiry::of(&lifetime, Some(60), None, || unreachable!());
     }
 
     #[test]
@@ -777,6 +938,7 @@ mod tests {
             canonical,
             bytes: bytes.map(|b| b.as_bytes().to_vec()),
             has_extras: false,
+            expiry: None,
         }
     }
 

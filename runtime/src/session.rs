@@ -2,12 +2,16 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::codec::{self, Extras};
+use sessionkit_rules::Field;
+
+use crate::codec::{self, Extras, Meta};
 use crate::commit::Commit;
+use crate::config::{whole_secs, ConfigError};
 use crate::observe::{self, Call, Found, Operation};
 use crate::request::{
-    self, Base, Expected, Left, Progress, RequestState, Returned, Slot, SlotState,
+    self, Base, Expected, Expiry, Left, Progress, RequestState, Returned, Slot, SlotState,
 };
 use crate::{Error, SessionConfig, SessionData, SessionId};
 
@@ -38,6 +42,8 @@ use crate::{Error, SessionConfig, SessionData, SessionId};
 pub struct Session<T: SessionData> {
     data: T,
     extras: Option<Extras>,
+    /// What sessionkit keeps about the session besides its data.
+    meta: Meta,
     id: SessionId,
     loaded: bool,
     destroyed: bool,
@@ -68,8 +74,67 @@ impl<T: SessionData> Session<T> {
     pub fn destroy(&mut self) {
         self.data = T::default();
         self.extras = None;
+        self.meta = Meta::default();
         self.id = SessionId::generate();
         self.destroyed = true;
+    }
+
+    /// Gives this session an expiry of its own, instead of its config's:
+    /// the store's time to live and the cookie's `Max-Age` ("remember me"
+    /// on a login form). It is kept with the session, across requests and
+    /// a new id, until [`clear_expiry`](Self::clear_expiry) or
+    /// [`destroy`](Self::destroy).
+    ///
+    /// The cookie gets a `Max-Age` even when the config asks for a
+    /// browser-session cookie (`sessioncookie: true`), so a config without
+    /// `Max-Age` plus `set_expiry` on "remember me" gives both kinds. A
+    /// `max_lifetime` still ends the session in time. As for `expiry`, the
+    /// expiry is 1 second to 400 days, in whole seconds (a fraction is
+    /// rounded up).
+    ///
+    /// Costs one store write on each request that only reads the session
+    /// and whose expiry differs from the config's: a load slides the
+    /// store's expiry to the config's, and the write puts this one back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use serde::{Deserialize, Serialize};
+    /// use sessionkit::Session;
+    ///
+    /// #[derive(Session, Serialize, Deserialize, Default)]
+    /// struct Login {
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// async fn login(mut login: Session<Login>, remember: bool) {
+    ///     login.cycle_id();
+    ///     login.user = Some("ada".into());
+    ///     if remember {
+    ///         login.set_expiry(Duration::from_secs(30 * 86_400)).unwrap();
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] (about [`Field::Expiry`]) for an expiry under a
+    /// second or over 400 days; the session keeps the expiry it had.
+    pub fn set_expiry(&mut self, expiry: Duration) -> Result<(), ConfigError> {
+        let secs = whole_secs(expiry);
+        sessionkit_rules::check_expiry(secs)
+            .map_err(|message| ConfigError::one(Field::Expiry, message))?;
+        self.meta.expiry = Some(secs);
+        Ok(())
+    }
+
+    /// Goes back to the config's expiry.
+    pub fn clear_expiry(&mut self) {
+        self.meta.expiry = None;
+    }
+
+    /// The session's own expiry, if [`set_expiry`](Self::set_expiry) gave it one.
+    pub fn expiry(&self) -> Option<Duration> {
+        self.meta.expiry.map(Duration::from_secs)
     }
 
     /// Saves the session now, rather than after the handler returns, and
@@ -116,9 +181,10 @@ impl<T: SessionData> Session<T> {
             let Some(slot) = slots.get_mut(self.slot) else {
                 return Ok(());
             };
+            stamp(&mut self.meta, &slot.config);
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             let returned = self
-                .settle(stored, slot.canonical)
+                .settle(stored, slot.canonical, &slot.config)
                 .map_err(|source| Error::Encode {
                     session_name: slot.config.session_name().to_owned(),
                     source,
@@ -144,6 +210,7 @@ impl<T: SessionData> Session<T> {
             slot.ended = true;
             self.data = T::default();
             self.extras = None;
+            self.meta = Meta::default();
             self.id = SessionId::generate();
             self.loaded = false;
             return Err(Error::Ended {
@@ -159,6 +226,7 @@ impl<T: SessionData> Session<T> {
                     if let Ok(decoded) = codec::decode::<T>(&save.bytes) {
                         self.data = decoded.data;
                         self.extras = decoded.extras;
+                        self.meta = decoded.meta;
                         slot.canonical = decoded.canonical;
                     }
                 } else {
@@ -199,6 +267,8 @@ impl<T: SessionData> Session<T> {
         }
         let mut base = None;
         let mut decoded = None;
+        // A session found past its `max_lifetime`: ended like a destroyed one.
+        let mut ended = None;
         if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
             let key = config.store_key(&id);
             let mut call = Call::start(layer, &config, Operation::Load, None);
@@ -229,13 +299,22 @@ impl<T: SessionData> Session<T> {
             if let Some((stored, d)) = loaded {
                 match d {
                     Ok(d) => {
-                        decoded = Some(d);
-                        base = Some(Base {
+                        let found = Base {
                             id,
                             key,
                             bytes: stored.value,
                             version: stored.version,
-                        });
+                        };
+                        if outlived(&config, &d.meta) {
+                            tracing::debug!(
+                                session = config.session_name(),
+                                "the session is older than its max_lifetime; it is ended"
+                            );
+                            ended = Some(found);
+                        } else {
+                            decoded = Some(d);
+                            base = Some(found);
+                        }
                     }
                     Err(error) => tracing::warn!(
                         session = config.session_name(),
@@ -245,10 +324,13 @@ impl<T: SessionData> Session<T> {
                 }
             }
         }
-        let (data, extras, canonical) = match decoded {
-            Some(d) => (d.data, d.extras, d.canonical),
+        if let Some(found) = ended {
+            return Ok(Self::end(request, config, found, start_fresh));
+        }
+        let (data, extras, meta, canonical) = match decoded {
+            Some(d) => (d.data, d.extras, d.meta, d.canonical),
             None if !start_fresh => return Ok(None),
-            None => (T::default(), None, false),
+            None => (T::default(), None, Meta::default(), false),
         };
         let id = base.as_ref().map(|base| base.id);
         let mut slots = request.slots();
@@ -266,12 +348,60 @@ impl<T: SessionData> Session<T> {
         Ok(Some(Session {
             data,
             extras,
+            meta,
             id: id.unwrap_or_else(SessionId::generate),
             loaded: id.is_some(),
             destroyed: false,
             request: Arc::clone(request),
             slot,
         }))
+    }
+
+    /// The session of a request whose stored session `found` is past its
+    /// `max_lifetime`: as if it had been loaded and destroyed at once, so
+    /// that its key is deleted and its cookie expired unless the handler
+    /// stores new data (under a new id). Without `start_fresh` there is no
+    /// session for the handler, and the slot is left already returned.
+    fn end(
+        request: &Arc<RequestState>,
+        config: SessionConfig,
+        found: Base,
+        start_fresh: bool,
+    ) -> Option<Self> {
+        let id = SessionId::generate();
+        let state = if start_fresh {
+            SlotState::CheckedOut
+        } else {
+            SlotState::Returned(Ok(Returned {
+                id,
+                bytes: None,
+                changed: true,
+                empty: true,
+                destroyed: true,
+                expiry: None,
+            }))
+        };
+        let mut slots = request.slots();
+        slots.reserve_exact(1);
+        slots.push(Slot {
+            config,
+            base: Some(found),
+            canonical: false,
+            ended: false,
+            state,
+        });
+        let slot = slots.len() - 1;
+        drop(slots);
+        start_fresh.then(|| Session {
+            data: T::default(),
+            extras: None,
+            meta: Meta::default(),
+            id,
+            loaded: false,
+            destroyed: true,
+            request: Arc::clone(request),
+            slot,
+        })
     }
 
     /// A second extraction in the same request continues from what the
@@ -308,6 +438,7 @@ impl<T: SessionData> Session<T> {
         let session = Session {
             data: decoded.data,
             extras: decoded.extras,
+            meta: decoded.meta,
             id: returned.id,
             loaded: slot.base.is_some(),
             destroyed: returned.destroyed,
@@ -320,11 +451,16 @@ impl<T: SessionData> Session<T> {
 
     /// Encodes the data and decides, against what was loaded, what the
     /// layer must do ([`request::settle`]).
-    fn settle(&self, stored: Option<&[u8]>, canonical: bool) -> serde_json::Result<Returned> {
+    fn settle(
+        &self,
+        stored: Option<&[u8]>,
+        canonical: bool,
+        config: &SessionConfig,
+    ) -> serde_json::Result<Returned> {
         // The encoding is compared in a scratch buffer and copied out only
         // when it differs from what was loaded: a read allocates nothing.
         let mut bytes = None;
-        codec::with_encoding(&self.data, self.extras.as_ref(), |ours| {
+        codec::with_encoding(&self.data, self.extras.as_ref(), Some(&self.meta), |ours| {
             if stored != Some(ours) {
                 bytes = Some(ours.to_vec());
             }
@@ -336,6 +472,7 @@ impl<T: SessionData> Session<T> {
             canonical,
             bytes,
             has_extras: self.extras.is_some(),
+            expiry: Expiry::of(config, self.meta.expiry, self.meta.created, now_secs),
         };
         request::settle(
             left,
@@ -343,10 +480,19 @@ impl<T: SessionData> Session<T> {
             // way) may encode the same data differently: compare our own
             // encoding of what was stored.
             |stored, ours| match codec::decode::<T>(stored) {
-                Ok(d) => codec::with_encoding(&d.data, d.extras.as_ref(), |theirs| theirs == ours),
+                Ok(d) => {
+                    codec::with_encoding(&d.data, d.extras.as_ref(), Some(&d.meta), |theirs| {
+                        theirs == ours
+                    })
+                }
                 Err(_) => Ok(false),
             },
-            |bytes| codec::with_encoding(&T::default(), None, |empty| empty == bytes),
+            // The meta alone does not keep a session.
+            |bytes| {
+                codec::with_encoding(&T::default(), None, None, |empty| {
+                    codec::same_without_meta(empty, bytes)
+                })
+            },
         )
     }
 }
@@ -357,8 +503,9 @@ impl<T: SessionData> Drop for Session<T> {
         // Gone when the response was sent while this session was still held
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
+            stamp(&mut self.meta, &slot.config);
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
-            slot.state = SlotState::Returned(self.settle(stored, slot.canonical));
+            slot.state = SlotState::Returned(self.settle(stored, slot.canonical, &slot.config));
         }
     }
 }
@@ -382,5 +529,29 @@ impl<T: SessionData + std::fmt::Debug> std::fmt::Debug for Session<T> {
             .field("data", &self.data)
             .field("loaded", &self.loaded)
             .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Records when a session was created, the first time it is returned
+/// under a config with a `max_lifetime` (a session stored before that was
+/// set starts its lifetime then).
+fn stamp(meta: &mut Meta, config: &SessionConfig) {
+    if config.max_lifetime_secs().is_some() && meta.created.is_none() {
+        meta.created = Some(now_secs());
+    }
+}
+
+/// Whether a stored session is past its config's `max_lifetime`.
+fn outlived(config: &SessionConfig, meta: &Meta) -> bool {
+    match (config.max_lifetime_secs(), meta.created) {
+        (Some(lifetime), Some(created)) => now_secs() >= created.saturating_add(lifetime),
+        _ => false,
     }
 }

@@ -16,7 +16,7 @@ use syn::{Ident, LitInt};
 use super::parse::{Config, Entry, Input, Value};
 use crate::errors::{list, Errors};
 
-/// The units `expiry` accepts after a number, with their length in seconds.
+/// The units `expiry` and `max_lifetime` accept after a number, with their length in seconds.
 const UNITS: [(&str, &str, u64); 5] = [
     ("second", "seconds", 1),
     ("minute", "minutes", 60),
@@ -131,7 +131,7 @@ fn check_unique_name(seen: &[&Ident], name: &Ident) -> syn::Result<()> {
     Ok(())
 }
 
-/// A key is one of the nine options.
+/// A key is one of the options.
 fn check_known_key(key: &Ident) -> syn::Result<Field> {
     let name = key.unraw().to_string();
     Field::from_name(&name).ok_or_else(|| {
@@ -162,13 +162,14 @@ fn assign(settings: &mut Settings<String>, field: Field, value: &Value) -> syn::
     match field {
         Field::CookieName => settings.cookie_name = string(field, value, "session")?,
         Field::Domain => settings.domain = Some(string(field, value, "example.com")?),
-        Field::Expiry => settings.expiry_secs = expiry_secs(value)?,
+        Field::Expiry => settings.expiry_secs = duration_secs(field, value)?,
         Field::Httponly => settings.httponly = boolean(field, value)?,
         Field::Secure => settings.secure = boolean(field, value)?,
         Field::Samesite => settings.samesite = Some(samesite(value)?),
         Field::Prefix => settings.prefix = string(field, value, "session:")?,
         Field::Sessioncookie => settings.sessioncookie = boolean(field, value)?,
         Field::SessionName => settings.session_name = string(field, value, "session")?,
+        Field::MaxLifetime => settings.max_lifetime_secs = Some(duration_secs(field, value)?),
     }
     Ok(())
 }
@@ -215,31 +216,35 @@ fn samesite(value: &Value) -> syn::Result<SameSite> {
     }
 }
 
-/// `expiry` is an unsuffixed number of seconds, or a number and a unit from
-/// `UNITS`, that fits in 64 bits.
-fn expiry_secs(value: &Value) -> syn::Result<u64> {
+/// `expiry` and `max_lifetime` are an unsuffixed number of seconds, or a
+/// number and a unit from `UNITS`, that fits in 64 bits.
+fn duration_secs(field: Field, value: &Value) -> syn::Result<u64> {
+    let name = field.name();
     match value {
-        Value::Int(secs) => amount(secs),
+        Value::Int(secs) => amount(field, secs),
         Value::Duration { amount: n, unit } => {
-            let unit_secs = unit_secs(unit)?;
-            let n_value = amount(n)?;
+            let unit_secs = unit_secs(field, unit)?;
+            let n_value = amount(field, n)?;
             n_value.checked_mul(unit_secs).ok_or_else(|| {
                 spanned(
                     value,
                     format!(
-                        "`expiry` of {n_value} {unit} does not fit in a 64-bit number of seconds"
+                        "`{name}` of {n_value} {unit} does not fit in a 64-bit number of seconds"
                     ),
                 )
             })
         }
         _ => Err(spanned(
             value,
-            "`expiry` expects a number of seconds, like `604800`, or a duration, like `7 days`",
+            format!(
+                "`{name}` expects a number of seconds, like `604800`, or a duration, like `7 days`"
+            ),
         )),
     }
 }
 
-fn amount(lit: &LitInt) -> syn::Result<u64> {
+fn amount(field: Field, lit: &LitInt) -> syn::Result<u64> {
+    let name = field.name();
     let suffix = lit.suffix();
     if !suffix.is_empty() {
         let fix = if UNITS
@@ -252,31 +257,32 @@ fn amount(lit: &LitInt) -> syn::Result<u64> {
         };
         return Err(spanned(
             lit,
-            format!("`expiry` takes a plain number, not one suffixed with `{suffix}`; {fix}"),
+            format!("`{name}` takes a plain number, not one suffixed with `{suffix}`; {fix}"),
         ));
     }
     lit.base10_parse::<u64>().map_err(|_| {
         spanned(
             lit,
             format!(
-                "`expiry` of {} does not fit in a 64-bit number of seconds",
+                "`{name}` of {} does not fit in a 64-bit number of seconds",
                 lit.base10_digits()
             ),
         )
     })
 }
 
-fn unit_secs(unit: &Ident) -> syn::Result<u64> {
-    let name = unit.to_string();
+fn unit_secs(field: Field, unit: &Ident) -> syn::Result<u64> {
+    let unit_name = unit.to_string();
     UNITS
         .iter()
-        .find(|(one, many, _)| name == *one || name == *many)
+        .find(|(one, many, _)| unit_name == *one || unit_name == *many)
         .map(|(_, _, secs)| *secs)
         .ok_or_else(|| {
             spanned(
                 unit,
                 format!(
-                    "unknown `expiry` unit `{name}`, expected one of {} (or the singular)",
+                    "unknown `{}` unit `{unit_name}`, expected one of {} (or the singular)",
+                    field.name(),
                     list(UNITS.iter().map(|(_, many, _)| *many))
                 ),
             )

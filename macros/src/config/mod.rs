@@ -51,6 +51,7 @@ mod tests {
             prefix: "admin:",
             sessioncookie: true,
             session_name: "admin",
+            max_lifetime: 2 minutes,
         }));
         assert!(!out.contains("compile_error"), "{out}");
         for field in [
@@ -63,6 +64,7 @@ mod tests {
             "prefix : \"admin:\"",
             "sessioncookie : true",
             "session_name : \"admin\"",
+            "max_lifetime_secs : :: core :: option :: Option :: Some (120u64)",
         ] {
             assert!(out.contains(field), "{field} in {out}");
         }
