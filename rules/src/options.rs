@@ -1,4 +1,4 @@
-//! The nine options of sanic-session, declared once.
+//! The options, sanic-session's nine and sessionkit's own, declared once.
 //!
 //! The one call to `options!` at the end of this file is the list of
 //! options: each option's docs, its [`Field`], its name in
@@ -48,7 +48,7 @@ macro_rules! options {
 
         impl Settings<&'static str> {
             /// sanic-session's defaults, kept so that a user moving from
-            /// Python finds them.
+            /// Python finds them, and sessionkit's own options off.
             pub const DEFAULT: Settings<&'static str> = Settings {
                 $($member: $default,)*
             };
@@ -82,7 +82,8 @@ macro_rules! options {
         }
 
         impl Field {
-            /// Every option, in the order of sanic-session's documentation.
+            /// Every option: sanic-session's in the order of its
+            /// documentation, then sessionkit's own.
             pub const ALL: [Field; <[&str]>::len(&[$($name),*])] = [$(Field::$variant),*];
 
             /// The option's name as written in `session_config!`.
@@ -138,6 +139,11 @@ options! {
     Sessioncookie "sessioncookie" => sessioncookie: [bool] = false;
     /// The session's name in logs and errors.
     SessionName "session_name" => session_name: [S] = "session";
+    /// Whether the store key holds the SHA-256 of the id (64 lowercase hex
+    /// characters) instead of the id, so that what can be read from the
+    /// store is no cookie; off, as sanic-session looks sessions up by the
+    /// raw id.
+    HashIds "hash_ids" => hash_ids: [bool] = false;
 }
 
 impl<S: Deref> Settings<S> {
@@ -175,6 +181,7 @@ mod tests {
                 prefix: "session:",
                 sessioncookie: false,
                 session_name: "session",
+                hash_ids: false,
             }
         );
     }
@@ -194,6 +201,7 @@ mod tests {
                 "prefix",
                 "sessioncookie",
                 "session_name",
+                "hash_ids",
             ]
         );
         for field in Field::ALL {
@@ -219,6 +227,7 @@ mod tests {
             prefix: "p:",
             sessioncookie: true,
             session_name: "s",
+            hash_ids: true,
         };
         let mut seen = Vec::new();
         let upper = settings.map(|s| {
@@ -238,6 +247,7 @@ mod tests {
                 prefix: "P:".to_string(),
                 sessioncookie: true,
                 session_name: "S".to_string(),
+                hash_ids: true,
             }
         );
         assert_eq!(

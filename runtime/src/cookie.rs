@@ -210,6 +210,8 @@ mod tests {
             prefix: "p:",
             sessioncookie,
             session_name: "s",
+            // Hashing is the store key's business: the cookie carries the id.
+            hash_ids: true,
         })
     }
 

@@ -589,6 +589,7 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
         prefix: &prefix,
         sessioncookie: flags & 32 != 0,
         session_name: &session_name,
+        hash_ids: flags & 64 != 0,
     };
     rules(&settings, &word)
 }
@@ -601,7 +602,8 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
 /// non-empty token (visible ASCII, no separator); an accepted domain is
 /// ASCII letters, digits, `-` and dots, at most 253 characters besides a
 /// leading dot; an accepted expiry is 1 s to 400 days; an accepted prefix
-/// is visible ASCII and leaves room for an id in a 250-byte key; an
+/// is visible ASCII and leaves room for an id in a 250-byte key, and valid
+/// settings with `hash_ids` leave room for a 64-character hash; an
 /// accepted session name is non-empty without control characters; valid
 /// settings make a `Set-Cookie` header; `SessionConfig::validate` after
 /// `with_domain` agrees with the domain rule, and what it accepts builds
@@ -692,6 +694,13 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
             prefix.len() + r::ID_LEN <= r::MAX_KEY_LEN
                 && prefix.chars().all(|c| c.is_ascii_graphic()),
             "prefix {prefix:?} accepted"
+        );
+    }
+    if all.is_empty() && settings.hash_ids {
+        let prefix = settings.prefix;
+        assert!(
+            prefix.len() + r::HASHED_ID_LEN <= r::MAX_KEY_LEN,
+            "prefix {prefix:?} accepted with hash_ids"
         );
     }
     if accepted(Field::SessionName) {
