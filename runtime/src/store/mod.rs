@@ -148,8 +148,9 @@ impl fmt::Debug for RedactedKey<'_> {
 /// `text` with every run of more than four ASCII hex digits cut to its
 /// first four and `…`, except a decimal number of at most 20 digits (a
 /// port, a length, a CAS unique) and a run `keep` accepts: a session id is
-/// 32 lowercase hex digits, so no more of one than [`redact_key`] shows is
-/// left, wherever it stands in a server's error text.
+/// 32 lowercase hex digits (its hash, with `hash_ids`, 64), so no more of
+/// one than [`redact_key`] shows is left, wherever it stands in a server's
+/// error text.
 #[cfg(any(feature = "redis", feature = "memcache"))]
 pub(crate) fn redact_ids(text: &str, keep: impl Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
