@@ -15,7 +15,8 @@ session_config! {
         samesite: "none",
         prefix: "cart:",
         sessioncookie: true,
-        session_name: "cart_session"
+        session_name: "cart_session",
+        hash_ids: true
     }
 }
 
@@ -35,6 +36,7 @@ fn every_option_lands_in_the_const() {
     assert_eq!(c.prefix(), "cart:");
     assert!(c.sessioncookie());
     assert_eq!(c.session_name(), "cart_session");
+    assert!(c.hash_ids());
     c.validate().unwrap();
 }
 
@@ -50,6 +52,7 @@ fn omitted_options_take_sanic_session_defaults() {
     assert_eq!(c.prefix(), "session:");
     assert!(!c.sessioncookie());
     assert_eq!(c.session_name(), "session");
+    assert!(!c.hash_ids());
     let d = SessionConfig::DEFAULT;
     assert_eq!(
         (
@@ -144,6 +147,7 @@ fn edge_values_allowed_by_the_rules() {
         DOT_DOMAIN { domain: ".example.com" }
         EMPTY_PREFIX { prefix: "" }
         LONGEST_PREFIX { prefix: "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp" }
+        LONGEST_HASHED_PREFIX { prefix: "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp", hash_ids: true }
         TOKEN_CHARS { cookie_name: "a!#$%&'*+-.^_`|~9" }
         RAW_STRING { cookie_name: r"raw" }
     }
@@ -151,6 +155,8 @@ fn edge_values_allowed_by_the_rules() {
     assert_eq!(DOT_DOMAIN.domain(), Some(".example.com"));
     assert_eq!(EMPTY_PREFIX.prefix(), "");
     assert_eq!(LONGEST_PREFIX.prefix().len(), 250 - 32);
+    assert_eq!(LONGEST_HASHED_PREFIX.prefix().len(), 250 - 64);
+    assert!(LONGEST_HASHED_PREFIX.hash_ids());
     assert_eq!(TOKEN_CHARS.cookie_name(), "a!#$%&'*+-.^_`|~9");
     assert_eq!(RAW_STRING.cookie_name(), "raw");
 }

@@ -688,8 +688,8 @@ pub struct Config {
     pub domain: Option<String>,
     /// `expiry`, seconds
     pub expiry_secs: u64,
-    /// `httponly`, `secure`, `sessioncookie`
-    pub flags: [bool; 3],
+    /// `httponly`, `secure`, `sessioncookie`, `hash_ids`
+    pub flags: [bool; 4],
     /// `samesite`
     pub samesite: Option<sessionkit::SameSite>,
     /// `prefix`
@@ -741,7 +741,8 @@ fn domain(rng: &mut Rng) -> String {
 }
 
 /// A configuration: valid settings mixed with every kind of mistake, at the
-/// limits (218/219-byte prefixes, 0 and 400 days of expiry and one more).
+/// limits (218/219-byte prefixes, 186/187 with `hash_ids`, 0 and 400 days
+/// of expiry and one more).
 pub fn config(rng: &mut Rng) -> Config {
     let token = ["a", "s", "Z", "0", "_", "-", "!", "~", "|", "`", "'"];
     let anything = [
@@ -775,7 +776,10 @@ pub fn config(rng: &mut Rng) -> Config {
         0 => rng
             .pick(&["session:", "", "cart:", "a b", "café:"])
             .to_string(),
-        1 => "p".repeat(rng.between(216, 220)),
+        1 => {
+            let around = rng.pick(&[186, 218]);
+            "p".repeat(rng.between(around - 2, around + 2))
+        }
         2 | 3 => {
             let len = rng.below(12);
             string_from(rng, &visible, len)
@@ -807,6 +811,7 @@ pub fn config(rng: &mut Rng) -> Config {
         "prefix",
         "session_name",
         "samesite",
+        "hash_ids",
         "Domain",
     ];
     let random = rng.next_u64();
@@ -825,7 +830,7 @@ pub fn config(rng: &mut Rng) -> Config {
             u64::MAX,
             random,
         ]),
-        flags: [rng.one_in(2), rng.one_in(2), rng.one_in(2)],
+        flags: [rng.one_in(2), rng.one_in(2), rng.one_in(2), rng.one_in(2)],
         samesite: rng.pick(&[
             None,
             Some(sessionkit::SameSite::Lax),
@@ -857,6 +862,7 @@ pub fn check_config(config: &Config) -> sessionkit::fuzzing::Outcome {
         sessioncookie: config.flags[2],
         session_name: &config.session_name,
         max_lifetime_secs: config.max_lifetime_secs,
+        hash_ids: config.flags[3],
     };
     sessionkit::fuzzing::rules(&settings, &config.word)
 }

@@ -13,6 +13,9 @@
 
 /// Length of a session id: 32 lowercase hex characters (`uuid4().hex`).
 pub const ID_LEN: usize = 32;
+/// Length of a hashed session id, the store key's end with `hash_ids`: 64
+/// lowercase hex characters (SHA-256).
+pub const HASHED_ID_LEN: usize = 64;
 /// Longest store key memcached accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 250;
 /// Longest `expiry` browsers honour: they cap `Max-Age` at 400 days.
@@ -154,6 +157,8 @@ pub fn check_max_lifetime(secs: u64) -> Result<(), String> {
 /// A prefix must make a key every store accepts: visible ASCII characters
 /// only (no space, control or non-ASCII character: memcached's text
 /// protocol refuses them), and prefix + a 32-character id within 250 bytes.
+/// With `hash_ids` the key ends in a 64-character hash instead, so the
+/// prefix must be shorter still: [`check_combination`] checks that.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
     if let Some(c) = prefix.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(format!(
@@ -234,6 +239,18 @@ pub fn check_combination(s: &Settings<&str>) -> Vec<Violation> {
                 "a `cookie_name` starting with `__Host-` must not have a `domain`",
             );
         }
+    }
+    // A hashed id is twice as long as an id, leaving the prefix less room.
+    // A prefix too long even for an id is `check_prefix`'s to report.
+    let max = MAX_KEY_LEN - HASHED_ID_LEN;
+    if s.hash_ids && s.prefix.len() > max && s.prefix.len() <= MAX_KEY_LEN - ID_LEN {
+        out.push(Violation {
+            field: Field::Prefix,
+            message: format!(
+                "`prefix` is {} bytes; with `hash_ids: true` at most {max} bytes fit before the {HASHED_ID_LEN}-character hashed id in a {MAX_KEY_LEN}-byte store key",
+                s.prefix.len()
+            ),
+        });
     }
     out
 }
@@ -365,6 +382,43 @@ mod tests {
         }
         let every_visible_ascii: String = ('!'..='~').collect();
         assert!(check_prefix(&every_visible_ascii).is_ok());
+    }
+
+    /// With `hash_ids` the key ends in 64 characters instead of 32: the
+    /// longest prefix is 186 bytes, reported once, on `prefix`.
+    #[test]
+    fn prefixes_with_hashed_ids() {
+        assert_eq!(MAX_KEY_LEN - HASHED_ID_LEN, 186);
+        let longest = "p".repeat(186);
+        let over = "p".repeat(187);
+        let longest_plain = "p".repeat(MAX_KEY_LEN - ID_LEN);
+        let over_plain = "p".repeat(MAX_KEY_LEN - ID_LEN + 1);
+        let violations = |prefix: &str, hash_ids: bool| {
+            let s = Settings {
+                prefix,
+                hash_ids,
+                ..Settings::DEFAULT
+            };
+            check_all(&s)
+        };
+        assert!(violations(&longest, true).is_empty());
+        assert!(violations(&over, false).is_empty());
+        assert!(violations(&longest_plain, false).is_empty());
+        assert_eq!(
+            violations(&over, true),
+            [Violation {
+                field: Field::Prefix,
+                message: "`prefix` is 187 bytes; with `hash_ids: true` at most 186 bytes fit before the 64-character hashed id in a 250-byte store key".into(),
+            }]
+        );
+        assert_eq!(violations(&longest_plain, true).len(), 1);
+        // Too long for any key: `check_prefix`'s one violation, not two.
+        for hash_ids in [false, true] {
+            let found = violations(&over_plain, hash_ids);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].field, Field::Prefix);
+            assert!(found[0].message.contains("at most 218 bytes"), "{found:?}");
+        }
     }
 
     #[test]

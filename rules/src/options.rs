@@ -49,7 +49,7 @@ macro_rules! options {
 
         impl Settings<&'static str> {
             /// sanic-session's defaults, kept so that a user moving from
-            /// Python finds them.
+            /// Python finds them, and sessionkit's own options off.
             pub const DEFAULT: Settings<&'static str> = Settings {
                 $($member: $default,)*
             };
@@ -83,7 +83,8 @@ macro_rules! options {
         }
 
         impl Field {
-            /// Every option, in the order of sanic-session's documentation.
+            /// Every option: sanic-session's in the order of its
+            /// documentation, then sessionkit's own.
             pub const ALL: [Field; <[&str]>::len(&[$($name),*])] = [$(Field::$variant),*];
 
             /// The option's name as written in `session_config!`.
@@ -144,6 +145,11 @@ options! {
     /// not reset by a new id; at least `expiry`, at most 400 days. Without
     /// one a session lives as long as it is used within `expiry`.
     MaxLifetime "max_lifetime" => max_lifetime_secs: [Option<u64>] = None;
+    /// Whether the store key holds the SHA-256 of the id (64 lowercase hex
+    /// characters) instead of the id, so that what can be read from the
+    /// store is no cookie; off, as sanic-session looks sessions up by the
+    /// raw id.
+    HashIds "hash_ids" => hash_ids: [bool] = false;
 }
 
 impl<S: Deref> Settings<S> {
@@ -182,6 +188,7 @@ mod tests {
                 sessioncookie: false,
                 session_name: "session",
                 max_lifetime_secs: None,
+                hash_ids: false,
             }
         );
     }
@@ -202,6 +209,7 @@ mod tests {
                 "sessioncookie",
                 "session_name",
                 "max_lifetime",
+                "hash_ids",
             ]
         );
         for field in Field::ALL {
@@ -228,6 +236,7 @@ mod tests {
             sessioncookie: true,
             session_name: "s",
             max_lifetime_secs: Some(120),
+            hash_ids: true,
         };
         let mut seen = Vec::new();
         let upper = settings.map(|s| {
@@ -248,6 +257,7 @@ mod tests {
                 sessioncookie: true,
                 session_name: "S".to_string(),
                 max_lifetime_secs: Some(120),
+                hash_ids: true,
             }
         );
         assert_eq!(

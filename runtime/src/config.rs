@@ -46,14 +46,15 @@ impl fmt::Debug for Text {
 }
 
 /// The cookie and store settings of one kind of session: sanic-session's
-/// nine options and `max_lifetime`.
+/// nine options, `max_lifetime` and `hash_ids`.
 ///
 /// Build one with [`session_config!`](crate::session_config) (checked at
 /// compile time) or start from [`SessionConfig::DEFAULT`]. The `with_*`
 /// setters change a config without checking it:
 /// [`validate`](SessionConfig::validate) does, and
 /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses
-/// a config that breaks a rule. Every default is sanic-session's:
+/// a config that breaks a rule. Every default is sanic-session's, and
+/// `hash_ids`, sessionkit's own, is off:
 ///
 /// | option | default |
 /// |---|---|
@@ -67,6 +68,7 @@ impl fmt::Debug for Text {
 /// | `sessioncookie` | `false` |
 /// | `session_name` | `"session"` |
 /// | `max_lifetime` | none |
+/// | `hash_ids` | `false` |
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     settings: Settings<Text>,
@@ -159,6 +161,7 @@ macro_rules! from_static {
                 sessioncookie: $settings.sessioncookie,
                 session_name: Text::Static($settings.session_name),
                 max_lifetime_secs: $settings.max_lifetime_secs,
+                hash_ids: $settings.hash_ids,
             },
         }
     };
@@ -241,7 +244,8 @@ impl SessionConfig {
     pub fn samesite(&self) -> Option<SameSite> {
         self.settings.samesite
     }
-    /// Store key prefix: the key is `prefix + id`.
+    /// Store key prefix: the key is `prefix + id`, or with
+    /// [`hash_ids`](Self::hash_ids) `prefix + hex(SHA-256(id))`.
     pub fn prefix(&self) -> &str {
         &self.settings.prefix
     }
@@ -264,6 +268,12 @@ impl SessionConfig {
     #[cfg(feature = "axum")]
     pub(crate) fn max_lifetime_secs(&self) -> Option<u64> {
         self.settings.max_lifetime_secs
+    }
+
+    /// Whether store keys hold the SHA-256 of the session id (64 lowercase
+    /// hex characters) instead of the id: see [`store_key`](Self::store_key).
+    pub fn hash_ids(&self) -> bool {
+        self.settings.hash_ids
     }
 
     /// The session's name as a metrics label, without copying it.
@@ -404,13 +414,53 @@ impl SessionConfig {
         self
     }
 
-    /// The store key of a session: `prefix + id`.
+    /// The store key of a session: `prefix + id`, or with `hash_ids`
+    /// `prefix + hex(SHA-256(id))`, 64 lowercase hex characters, so that
+    /// a key read from the store is not a cookie value.
+    ///
+    /// ```
+    /// use sessionkit::{session_config, SessionId};
+    ///
+    /// session_config! {
+    ///     PLAIN { prefix: "cart:" }
+    ///     HASHED { prefix: "cart:", hash_ids: true }
+    /// }
+    ///
+    /// let id = SessionId::parse("0123456789abcdef0123456789abcdef").unwrap();
+    /// assert_eq!(PLAIN.store_key(&id), "cart:0123456789abcdef0123456789abcdef");
+    /// assert_eq!(
+    ///     HASHED.store_key(&id),
+    ///     "cart:3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9"
+    /// );
+    /// ```
     pub fn store_key(&self, id: &crate::SessionId) -> String {
+        if self.settings.hash_ids {
+            return hashed_key(&self.settings.prefix, id);
+        }
         let mut key = String::with_capacity(self.settings.prefix.len() + crate::id::ID_LEN);
         key.push_str(&self.settings.prefix);
         key.push_str(id.as_str());
         key
     }
+}
+
+/// `prefix + hex(SHA-256(id))`, in one allocation of the key's length.
+///
+/// Out of line, so that `store_key` without `hash_ids` stays the copy it
+/// was, with one test of a flag before it.
+#[inline(never)]
+fn hashed_key(prefix: &str, id: &crate::SessionId) -> String {
+    use sha2::{Digest, Sha256};
+
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(id.as_str().as_bytes());
+    let mut key = String::with_capacity(prefix.len() + sessionkit_rules::HASHED_ID_LEN);
+    key.push_str(prefix);
+    for byte in digest {
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    key
 }
 
 #[cfg(feature = "axum")]
@@ -489,6 +539,47 @@ mod tests {
         assert!(c.httponly() && !c.secure() && !c.sessioncookie());
         assert_eq!(c.prefix(), "session:");
         assert_eq!(c.samesite(), None);
+        assert!(!c.hash_ids());
+    }
+
+    /// The key is `prefix + id`, or with `hash_ids` the prefix and the
+    /// SHA-256 of the id as lowercase hex: checked against digests from
+    /// outside this code (`printf %s ID | sha256sum`).
+    #[test]
+    fn store_keys_with_and_without_hashed_ids() {
+        let id = crate::SessionId::parse("0123456789abcdef0123456789abcdef").unwrap();
+        let plain = SessionConfig::__checked(Settings {
+            prefix: "cart:",
+            ..Settings::DEFAULT
+        });
+        assert_eq!(
+            plain.store_key(&id),
+            "cart:0123456789abcdef0123456789abcdef"
+        );
+        let hashed = SessionConfig::__checked(Settings {
+            prefix: "cart:",
+            hash_ids: true,
+            ..Settings::DEFAULT
+        });
+        assert!(hashed.hash_ids());
+        let key = hashed.store_key(&id);
+        assert_eq!(
+            key,
+            "cart:3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9"
+        );
+        assert_eq!(key.len(), 5 + sessionkit_rules::HASHED_ID_LEN);
+        assert_eq!(key.capacity(), key.len());
+        // A second vector, and an empty prefix.
+        let id = crate::SessionId::parse("9ca69ea696434e99beff2880eb95116a").unwrap();
+        let bare = SessionConfig::__checked(Settings {
+            prefix: "",
+            hash_ids: true,
+            ..Settings::DEFAULT
+        });
+        assert_eq!(
+            bare.store_key(&id),
+            "bab00258cb04cb765742f3c993e1117b0e0d9708a5ba5c2ff0bd13502bfb7b80"
+        );
     }
 
     /// The table of defaults in `SessionConfig`'s docs has a row for every

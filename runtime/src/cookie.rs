@@ -223,6 +223,8 @@ mod tests {
             sessioncookie,
             max_lifetime_secs: None,
             session_name: "s",
+            // Hashing is the store key's business: the cookie carries the id.
+            hash_ids: true,
         })
     }
 

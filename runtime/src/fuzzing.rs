@@ -570,15 +570,16 @@ pub fn merge3(base: &[u8], ours: &[u8], theirs: &[u8]) -> Outcome {
 // ---------------------------------------------------------------------------
 // Configuration rules.
 
-/// The configuration rules on raw bytes: a flags byte (bit 6: a
-/// `max_lifetime`, bit 7: twice the expiry rather than one second less), an
-/// expiry, then the
+/// The configuration rules on raw bytes: a flags byte, an expiry byte (its
+/// value modulo 6 picks the expiry; bit 6 asks for a `max_lifetime`, bit 7
+/// makes it twice the expiry rather than one second less), then the
 /// cookie name, domain, prefix, session name and a `samesite` word,
 /// separated by `0xff` bytes.
 pub fn rules_bytes(data: &[u8]) -> Outcome {
     let mut input = Input::new(data);
     let flags = input.byte();
-    let expiry_secs = match input.byte() % 6 {
+    let expiry_byte = input.byte();
+    let expiry_secs = match expiry_byte % 6 {
         0 => 0,
         1 => 1,
         2 => sessionkit_rules::MAX_EXPIRY_SECS,
@@ -608,13 +609,14 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
         prefix: &prefix,
         sessioncookie: flags & 32 != 0,
         session_name: &session_name,
-        max_lifetime_secs: (flags & 64 != 0).then(|| {
-            if flags & 128 != 0 {
+        max_lifetime_secs: (expiry_byte & 64 != 0).then(|| {
+            if expiry_byte & 128 != 0 {
                 expiry_secs.saturating_mul(2)
             } else {
                 expiry_secs.saturating_sub(1)
             }
         }),
+        hash_ids: flags & 64 != 0,
     };
     rules(&settings, &word)
 }
@@ -627,11 +629,11 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
 /// non-empty token (visible ASCII, no separator); an accepted domain is
 /// ASCII letters, digits, `-` and dots, at most 253 characters besides a
 /// leading dot; an accepted expiry is 1 s to 400 days; an accepted prefix
-/// is visible ASCII and leaves room for an id in a 250-byte key; an
+/// is visible ASCII and leaves room for an id in a 250-byte key, and valid
+/// settings with `hash_ids` leave room for a 64-character hash; an
 /// accepted session name is non-empty without control characters; an
 /// accepted max_lifetime is at most 400 days and, in valid settings, at
-/// least the expiry; valid
-/// settings make a `Set-Cookie` header; `SessionConfig::validate` after
+/// least the expiry; valid settings make a `Set-Cookie` header; `SessionConfig::validate` after
 /// `with_domain` agrees with the domain rule, and what it accepts builds
 /// headers without panicking;
 /// messages start in lower case and end without a period; `samesite`
@@ -738,6 +740,13 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
                 .max_lifetime_secs
                 .is_none_or(|lifetime| lifetime >= settings.expiry_secs),
             "a max_lifetime below the expiry accepted: {settings:?}"
+        );
+    }
+    if all.is_empty() && settings.hash_ids {
+        let prefix = settings.prefix;
+        assert!(
+            prefix.len() + r::HASHED_ID_LEN <= r::MAX_KEY_LEN,
+            "prefix {prefix:?} accepted with hash_ids"
         );
     }
     if accepted(Field::SessionName) {

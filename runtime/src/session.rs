@@ -52,7 +52,8 @@ pub struct Session<T: SessionData> {
 }
 
 impl<T: SessionData> Session<T> {
-    /// The session's id (the cookie's value; the store key is `prefix + id`).
+    /// The session's id (the cookie's value; the store key is `prefix + id`,
+    /// or `prefix + hex(SHA-256(id))` with `hash_ids`).
     pub fn id(&self) -> &SessionId {
         &self.id
     }

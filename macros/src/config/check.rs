@@ -170,6 +170,7 @@ fn assign(settings: &mut Settings<String>, field: Field, value: &Value) -> syn::
         Field::Sessioncookie => settings.sessioncookie = boolean(field, value)?,
         Field::SessionName => settings.session_name = string(field, value, "session")?,
         Field::MaxLifetime => settings.max_lifetime_secs = Some(duration_secs(field, value)?),
+        Field::HashIds => settings.hash_ids = boolean(field, value)?,
     }
     Ok(())
 }

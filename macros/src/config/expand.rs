@@ -56,6 +56,7 @@ fn value(settings: &Settings<String>, field: Field) -> TokenStream {
         sessioncookie,
         session_name,
         max_lifetime_secs,
+        hash_ids,
     } = settings;
     match field {
         Field::CookieName => quote!(#cookie_name),
@@ -68,6 +69,7 @@ fn value(settings: &Settings<String>, field: Field) -> TokenStream {
         Field::Sessioncookie => quote!(#sessioncookie),
         Field::SessionName => quote!(#session_name),
         Field::MaxLifetime => option(max_lifetime_secs.map(|secs| quote!(#secs))),
+        Field::HashIds => quote!(#hash_ids),
     }
 }
 

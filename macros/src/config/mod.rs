@@ -52,6 +52,7 @@ mod tests {
             sessioncookie: true,
             session_name: "admin",
             max_lifetime: 2 minutes,
+            hash_ids: true,
         }));
         assert!(!out.contains("compile_error"), "{out}");
         for field in [
@@ -65,6 +66,7 @@ mod tests {
             "sessioncookie : true",
             "session_name : \"admin\"",
             "max_lifetime_secs : :: core :: option :: Option :: Some (120u64)",
+            "hash_ids : true",
         ] {
             assert!(out.contains(field), "{field} in {out}");
         }

@@ -4,8 +4,8 @@
 //!
 //! A store keeps opaque bytes (a JSON object, as sanic-session writes it)
 //! under string keys (`prefix + id`, always 32 lowercase hex characters after
-//! the prefix, at most 250 bytes, no whitespace or control characters) with a
-//! time to live. Per session and request the layer calls it at most:
+//! the prefix, or 64 with `hash_ids`, at most 250 bytes, no whitespace or
+//! control characters) with a time to live. Per session and request the layer calls it at most:
 //!
 //! * once to [`load_versioned`](SessionStore::load_versioned), and only
 //!   when a handler extracts the session;
@@ -86,13 +86,16 @@ pub(crate) mod sealed {
 
 /// A store key as it may appear in a log line or an error message: the
 /// prefix and the first four characters of the session id, never the whole
-/// id (it is the visitor's bearer token).
+/// id (it is the visitor's bearer token). A key with a hashed id
+/// (`hash_ids`) shows as little of the hash.
 ///
 /// ```
 /// use sessionkit::store::redact_key;
 ///
 /// let key = "session:0123456789abcdef0123456789abcdef";
 /// assert_eq!(redact_key(key).to_string(), "session:0123…");
+/// let hashed = "session:3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9";
+/// assert_eq!(redact_key(hashed).to_string(), "session:3eb1…");
 /// assert_eq!(redact_key("short").to_string(), "…");
 /// ```
 pub fn redact_key(key: &str) -> RedactedKey<'_> {
@@ -109,12 +112,26 @@ const SHOWN_ID_CHARS: usize = 4;
 impl fmt::Display for RedactedKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = self.0;
-        // The id is the last 32 characters of a key; a key too short to hold
-        // one (not ours, or cut) shows nothing at all.
+        // The id is the last 32 characters of a key, or its hash the last
+        // 64. A key that ends in 64 hex digits is taken for a hashed one:
+        // when it is an id after a prefix ending in hex digits, less of the
+        // prefix shows, never more of the id. A key too short to hold an id
+        // (not ours, or cut) shows nothing at all.
+        let hex_tail = key
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_hexdigit)
+            .take(sessionkit_rules::HASHED_ID_LEN)
+            .count();
+        let id_len = if hex_tail == sessionkit_rules::HASHED_ID_LEN {
+            sessionkit_rules::HASHED_ID_LEN
+        } else {
+            crate::id::ID_LEN
+        };
         let shown = key
             .len()
-            .checked_sub(crate::id::ID_LEN - SHOWN_ID_CHARS)
-            .filter(|_| key.len() >= crate::id::ID_LEN);
+            .checked_sub(id_len - SHOWN_ID_CHARS)
+            .filter(|_| key.len() >= id_len);
         match shown.and_then(|end| key.get(..end)) {
             Some(head) => write!(f, "{head}…"),
             None => f.write_str("…"),
@@ -131,8 +148,9 @@ impl fmt::Debug for RedactedKey<'_> {
 /// `text` with every run of more than four ASCII hex digits cut to its
 /// first four and `…`, except a decimal number of at most 20 digits (a
 /// port, a length, a CAS unique) and a run `keep` accepts: a session id is
-/// 32 lowercase hex digits, so no more of one than [`redact_key`] shows is
-/// left, wherever it stands in a server's error text.
+/// 32 lowercase hex digits (its hash, with `hash_ids`, 64), so no more of
+/// one than [`redact_key`] shows is left, wherever it stands in a server's
+/// error text.
 #[cfg(any(feature = "redis", feature = "memcache"))]
 pub(crate) fn redact_ids(text: &str, keep: impl Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
@@ -462,5 +480,46 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_key;
+    use crate::config::SessionConfig;
+    use crate::SessionId;
+    use sessionkit_rules::Settings;
+
+    fn shown(key: &str) -> String {
+        redact_key(key).to_string()
+    }
+
+    /// Whatever the prefix, a key shows at most four characters of the id
+    /// or hash it ends in.
+    #[test]
+    fn redacted_keys_show_four_characters_of_an_id_or_its_hash() {
+        let id = SessionId::parse("0123456789abcdef0123456789abcdef").unwrap();
+        for prefix in ["session:", "", "cafe", "p".repeat(186).as_str()] {
+            for hash_ids in [false, true] {
+                let config = SessionConfig::__checked(Settings {
+                    prefix: "x",
+                    hash_ids,
+                    ..Settings::DEFAULT
+                });
+                let key = format!("{prefix}{}", &config.store_key(&id)[1..]);
+                let shown = shown(&key);
+                let tail = &key[prefix.len()..];
+                assert_eq!(shown, format!("{prefix}{}…", &tail[..4]), "{key}");
+            }
+        }
+        // A prefix ending in 32 hex digits before an id looks like a hashed
+        // key: less of the prefix shows, none more of the id.
+        let key = format!("{}{}", "f".repeat(32), id.as_str());
+        assert_eq!(shown(&key), "ffff…");
+        // 63 hex digits are an id after a prefix ending in 31 of them.
+        let key = format!("s:{}{}", "f".repeat(31), id.as_str());
+        assert_eq!(shown(&key), format!("s:{}0123…", "f".repeat(31)));
+        assert_eq!(shown(&"a".repeat(31)), "…");
+        assert_eq!(shown(&"a".repeat(32)), "aaaa…");
     }
 }

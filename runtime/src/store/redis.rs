@@ -95,6 +95,12 @@
 //! because it means the session prefix collides with other data in the
 //! database.
 //!
+//! With `hash_ids: true` in the session's config the key is the prefix and
+//! the SHA-256 of the id, 64 lowercase hex characters: still one plain
+//! key, so in a Redis Cluster each session stays in one slot (there is no
+//! `{` in the hash to make a hash tag). sanic-session does not find such a
+//! key.
+//!
 //! # Failures
 //!
 //! Every call is bounded by a timeout ([`RedisStore::DEFAULT_TIMEOUT`], set

@@ -55,7 +55,10 @@
 //! 0: what sanic-session's memcached interface writes, so a sessionkit
 //! service and a sanic-session service sharing a memcached and a prefix read
 //! each other's sessions. Values written by others are accepted with any
-//! flags.
+//! flags. With `hash_ids: true` in the session's config the key ends in the
+//! SHA-256 of the id instead (64 lowercase hex characters, within the
+//! 250-byte limit the config's rules keep), which sanic-session does not
+//! find.
 //!
 //! `replace`, `add` and `cas` store exactly what sanic-session's `set` does
 //! (flags 0, the same bytes, the same exptime): compare-and-set only

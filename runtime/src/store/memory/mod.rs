@@ -133,7 +133,7 @@ const MIN_SESSIONS_PER_SHARD: usize = 256;
 /// Fewer shards for small byte budgets: the largest value a store takes is
 /// what one shard's share of the budget allows.
 const MIN_BYTES_PER_SHARD: usize = 1 << 20;
-/// The longest store key the layer makes (`prefix + id`).
+/// The longest store key the layer makes (`prefix + id`, or the id's hash).
 const MAX_KEY_LEN: usize = sessionkit_rules::MAX_KEY_LEN;
 
 /// An in-memory, concurrent, bounded session store with real expiry.

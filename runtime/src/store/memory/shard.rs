@@ -132,10 +132,11 @@ pub(super) enum Conditional {
 }
 
 pub(super) struct Shard {
-    // The keys are `prefix + id` where the id is server-generated and random
-    // (the layer never stores under an id a client chose), so nobody can
-    // craft colliding keys; a fast, non-DoS-resistant hasher is enough. It is
-    // randomly seeded per shard anyway.
+    // The keys are `prefix + id` (or the id's hash) where the id is
+    // server-generated and random (the layer never stores under an id a
+    // client chose), so nobody can craft colliding keys; a fast,
+    // non-DoS-resistant hasher is enough. It is randomly seeded per shard
+    // anyway.
     map: IndexMap<Box<str>, Entry, RandomState>,
     /// At most this many entries, live or expired.
     capacity: usize,

@@ -12,6 +12,7 @@ session_config! {
         prefix: "cart:",
         sessioncookie: false,
         session_name: "cart",
+        hash_ids: true,
     }
     /// No options: sanic-session's defaults.
     pub(crate) DEFAULTS {}

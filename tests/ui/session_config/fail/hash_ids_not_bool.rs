@@ -1,0 +1,7 @@
+use sessionkit::session_config;
+
+session_config! {
+    CART { hash_ids: "yes" }
+}
+
+fn main() {}
