@@ -329,6 +329,23 @@ pub enum SaveOutcome {
     Gone,
 }
 
+/// One session in an owner index, as [`SessionStore::index_list`] gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The session's store key.
+    pub key: String,
+    /// What the layer keeps about the session in the index; opaque to the
+    /// store.
+    pub value: Vec<u8>,
+    /// How long the session's key has left to live.
+    pub ttl: Duration,
+}
+
+/// The error of an owner index operation on a store that keeps none.
+fn no_owner_index() -> StoreError {
+    StoreError::new("this store keeps no owner index").permanent()
+}
+
 /// Where sessions live. See the [module docs](self) for the contract.
 pub trait SessionStore: Send + Sync + 'static {
     /// Reads the value under `key`, extending its time to live to `ttl` when
@@ -392,6 +409,55 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Default `None`: no limit of the store's own.
     fn max_value_size(&self) -> Option<usize> {
         None
+    }
+
+    /// Whether the store keeps owner indexes: [`index_add`](Self::index_add),
+    /// [`index_remove`](Self::index_remove) and
+    /// [`index_list`](Self::index_list) work. Default `false`, and those
+    /// three answer a permanent error.
+    ///
+    /// An owner index lists the sessions of one owner (a user), so that all
+    /// of them can be ended at once ("log out everywhere"). It lives under
+    /// its own key, which the layer names (`prefix + "owner:" + owner`), and
+    /// maps session keys to a value the layer chooses and to the latest
+    /// time the session can live (`until`, seconds since the Unix epoch).
+    fn owner_index(&self) -> bool {
+        false
+    }
+
+    /// Records in the index `index` that the session under `key` is one of
+    /// its owner's, with `value`, until `until` (seconds since the Unix
+    /// epoch). Atomically: an entry for `key` is replaced; entries whose
+    /// `until` has passed are dropped; when more than `max` remain, those
+    /// with the earliest `until` are dropped and their session keys
+    /// returned (the layer then deletes those sessions); the index itself
+    /// lives until its latest entry's `until`, and no longer.
+    fn index_add<'a>(
+        &'a self,
+        index: &'a str,
+        key: &'a str,
+        value: &'a [u8],
+        until: u64,
+        max: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        let _ = (index, key, value, until, max);
+        StoreFuture::ready(Err(no_owner_index()))
+    }
+
+    /// Removes the entries of `keys` from the index `index`; missing ones
+    /// are not an error, and an index left empty is removed.
+    fn index_remove<'a>(&'a self, index: &'a str, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        let _ = (index, keys);
+        StoreFuture::ready(Err(no_owner_index()))
+    }
+
+    /// The entries of the index `index` whose session key still exists,
+    /// each with that key's time to live, in no particular order; entries
+    /// whose key is gone (expired, deleted) are removed from the index on
+    /// the way. A missing index has no entries.
+    fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        let _ = index;
+        StoreFuture::ready(Err(no_owner_index()))
     }
 
     /// Whether the store can be reached now, for a readiness probe: `Ok`
@@ -480,6 +546,25 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn owner_index(&self) -> bool {
+        (**self).owner_index()
+    }
+    fn index_add<'a>(
+        &'a self,
+        index: &'a str,
+        key: &'a str,
+        value: &'a [u8],
+        until: u64,
+        max: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        (**self).index_add(index, key, value, until, max)
+    }
+    fn index_remove<'a>(&'a self, index: &'a str, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        (**self).index_remove(index, keys)
+    }
+    fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        (**self).index_list(index)
     }
 }
 
