@@ -15,7 +15,8 @@ session_config! {
         samesite: "none",
         prefix: "cart:",
         sessioncookie: true,
-        session_name: "cart_session"
+        session_name: "cart_session",
+        partitioned: true
     }
 }
 
@@ -35,6 +36,7 @@ fn every_option_lands_in_the_const() {
     assert_eq!(c.prefix(), "cart:");
     assert!(c.sessioncookie());
     assert_eq!(c.session_name(), "cart_session");
+    assert!(c.partitioned());
     c.validate().unwrap();
 }
 
@@ -50,6 +52,7 @@ fn omitted_options_take_sanic_session_defaults() {
     assert_eq!(c.prefix(), "session:");
     assert!(!c.sessioncookie());
     assert_eq!(c.session_name(), "session");
+    assert!(!c.partitioned());
     let d = SessionConfig::DEFAULT;
     assert_eq!(
         (
@@ -146,6 +149,8 @@ fn edge_values_allowed_by_the_rules() {
         LONGEST_PREFIX { prefix: "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp" }
         TOKEN_CHARS { cookie_name: "a!#$%&'*+-.^_`|~9" }
         RAW_STRING { cookie_name: r"raw" }
+        HOST_PARTITIONED { cookie_name: "__Host-embed", secure: true, partitioned: true }
+        NOT_PARTITIONED { partitioned: false }
     }
     assert_eq!(SECURE_PREFIXED.cookie_name(), "__Secure-id");
     assert_eq!(DOT_DOMAIN.domain(), Some(".example.com"));
@@ -153,4 +158,8 @@ fn edge_values_allowed_by_the_rules() {
     assert_eq!(LONGEST_PREFIX.prefix().len(), 250 - 32);
     assert_eq!(TOKEN_CHARS.cookie_name(), "a!#$%&'*+-.^_`|~9");
     assert_eq!(RAW_STRING.cookie_name(), "raw");
+    assert_eq!(HOST_PARTITIONED.cookie_name(), "__Host-embed");
+    assert!(HOST_PARTITIONED.partitioned() && HOST_PARTITIONED.secure());
+    HOST_PARTITIONED.validate().unwrap();
+    assert!(!NOT_PARTITIONED.partitioned() && !NOT_PARTITIONED.secure());
 }

@@ -688,8 +688,8 @@ pub struct Config {
     pub domain: Option<String>,
     /// `expiry`, seconds
     pub expiry_secs: u64,
-    /// `httponly`, `secure`, `sessioncookie`
-    pub flags: [bool; 3],
+    /// `httponly`, `secure`, `sessioncookie`, `partitioned`
+    pub flags: [bool; 4],
     /// `samesite`
     pub samesite: Option<sessionkit::SameSite>,
     /// `prefix`
@@ -805,6 +805,7 @@ pub fn config(rng: &mut Rng) -> Config {
         "prefix",
         "session_name",
         "samesite",
+        "partitioned",
         "Domain",
     ];
     let random = rng.next_u64();
@@ -823,7 +824,7 @@ pub fn config(rng: &mut Rng) -> Config {
             u64::MAX,
             random,
         ]),
-        flags: [rng.one_in(2), rng.one_in(2), rng.one_in(2)],
+        flags: [rng.one_in(2), rng.one_in(2), rng.one_in(2), rng.one_in(2)],
         samesite: rng.pick(&[
             None,
             Some(sessionkit::SameSite::Lax),
@@ -852,6 +853,7 @@ pub fn check_config(config: &Config) -> sessionkit::fuzzing::Outcome {
         prefix: &config.prefix,
         sessioncookie: config.flags[2],
         session_name: &config.session_name,
+        partitioned: config.flags[3],
     };
     sessionkit::fuzzing::rules(&settings, &config.word)
 }

@@ -1,4 +1,5 @@
-//! The nine options of sanic-session, declared once.
+//! The options of `session_config!`, declared once: sanic-session's nine
+//! and `partitioned`.
 //!
 //! The one call to `options!` at the end of this file is the list of
 //! options: each option's docs, its [`Field`], its name in
@@ -48,7 +49,8 @@ macro_rules! options {
 
         impl Settings<&'static str> {
             /// sanic-session's defaults, kept so that a user moving from
-            /// Python finds them.
+            /// Python finds them; `partitioned`, which sanic-session does
+            /// not have, is off.
             pub const DEFAULT: Settings<&'static str> = Settings {
                 $($member: $default,)*
             };
@@ -82,7 +84,8 @@ macro_rules! options {
         }
 
         impl Field {
-            /// Every option, in the order of sanic-session's documentation.
+            /// Every option: sanic-session's, in the order of its
+            /// documentation, then `partitioned`.
             pub const ALL: [Field; <[&str]>::len(&[$($name),*])] = [$(Field::$variant),*];
 
             /// The option's name as written in `session_config!`.
@@ -138,6 +141,10 @@ options! {
     Sessioncookie "sessioncookie" => sessioncookie: [bool] = false;
     /// The session's name in logs and errors.
     SessionName "session_name" => session_name: [S] = "session";
+    /// Whether the cookie is `Partitioned` (CHIPS): the browser keeps it
+    /// apart for each top-level site, so it works in a cross-site iframe
+    /// where third-party cookies are blocked. Requires `secure`.
+    Partitioned "partitioned" => partitioned: [bool] = false;
 }
 
 impl<S: Deref> Settings<S> {
@@ -175,6 +182,7 @@ mod tests {
                 prefix: "session:",
                 sessioncookie: false,
                 session_name: "session",
+                partitioned: false,
             }
         );
     }
@@ -194,6 +202,7 @@ mod tests {
                 "prefix",
                 "sessioncookie",
                 "session_name",
+                "partitioned",
             ]
         );
         for field in Field::ALL {
@@ -219,6 +228,7 @@ mod tests {
             prefix: "p:",
             sessioncookie: true,
             session_name: "s",
+            partitioned: true,
         };
         let mut seen = Vec::new();
         let upper = settings.map(|s| {
@@ -238,6 +248,7 @@ mod tests {
                 prefix: "P:".to_string(),
                 sessioncookie: true,
                 session_name: "S".to_string(),
+                partitioned: true,
             }
         );
         assert_eq!(

@@ -1,10 +1,11 @@
 //! The cookie and store settings of one kind of session, and their checks.
 //!
 //! Values are normally written once, in `session_config!`, and checked by
-//! the compiler. Deployment-specific values (`domain`, `secure`) can be set
-//! at start-up with the `with_*` setters; [`SessionConfig::validate`] then
-//! applies the same rules (from `sessionkit-rules`) and reports every
-//! violation at once in a [`ConfigError`].
+//! the compiler. Deployment-specific values (`domain`, `secure`, `expiry`,
+//! `partitioned`) can be set at start-up with the `with_*` setters;
+//! [`SessionConfig::validate`] then applies the same rules (from
+//! `sessionkit-rules`) and reports every violation at once in a
+//! [`ConfigError`].
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -45,14 +46,15 @@ impl fmt::Debug for Text {
     }
 }
 
-/// The nine options of sanic-session.
+/// The nine options of sanic-session, and `partitioned`.
 ///
 /// Build one with [`session_config!`](crate::session_config) (checked at
 /// compile time) or start from [`SessionConfig::DEFAULT`]. The `with_*`
 /// setters change a config without checking it:
 /// [`validate`](SessionConfig::validate) does, and
 /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses
-/// a config that breaks a rule. Every default is sanic-session's:
+/// a config that breaks a rule. Every default is sanic-session's
+/// (`partitioned`, which sanic-session does not have, is off):
 ///
 /// | option | default |
 /// |---|---|
@@ -65,6 +67,7 @@ impl fmt::Debug for Text {
 /// | `prefix` | `"session:"` |
 /// | `sessioncookie` | `false` |
 /// | `session_name` | `"session"` |
+/// | `partitioned` | `false` |
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     settings: Settings<Text>,
@@ -138,6 +141,7 @@ macro_rules! from_static {
                 prefix: Text::Static($settings.prefix),
                 sessioncookie: $settings.sessioncookie,
                 session_name: Text::Static($settings.session_name),
+                partitioned: $settings.partitioned,
             },
         }
     };
@@ -232,6 +236,11 @@ impl SessionConfig {
     pub fn session_name(&self) -> &str {
         &self.settings.session_name
     }
+    /// Whether the cookie is `Partitioned` (CHIPS): kept by the browser
+    /// apart for each top-level site it is used under.
+    pub fn partitioned(&self) -> bool {
+        self.settings.partitioned
+    }
 
     /// The session's name as a metrics label, without copying it.
     #[cfg(all(feature = "metrics", feature = "axum"))]
@@ -303,8 +312,8 @@ impl SessionConfig {
     /// # Security
     ///
     /// Without `Secure` the cookie, and so the session, is sent over plain
-    /// HTTP. `SameSite=None`, `__Secure-` and `__Host-` cookies require it,
-    /// and turning it off for them is a violation.
+    /// HTTP. `SameSite=None`, `Partitioned`, `__Secure-` and `__Host-`
+    /// cookies require it, and turning it off for them is a violation.
     ///
     /// ```
     /// use sessionkit::SessionConfig;
@@ -314,6 +323,30 @@ impl SessionConfig {
     #[must_use = "the setter returns the changed config"]
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.settings.secure = secure;
+        self
+    }
+
+    /// Sets `Partitioned` (CHIPS), for example to turn it on where the
+    /// application is deployed to be embedded in other sites' pages.
+    ///
+    /// Nothing is checked here; [`validate`](Self::validate) applies the
+    /// rule (a partitioned cookie must be `Secure`), and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it.
+    ///
+    /// ```
+    /// use sessionkit::config::Field;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// let config = SessionConfig::DEFAULT.with_partitioned(true);
+    /// assert!(config.partitioned());
+    /// let error = config.validate().unwrap_err();
+    /// assert_eq!(error.violations().next().unwrap().0, Field::Partitioned);
+    /// assert!(config.with_secure(true).validate().is_ok());
+    /// ```
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.settings.partitioned = partitioned;
         self
     }
 
@@ -430,7 +463,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.cookie_name(), "session");
         assert_eq!(c.expiry_secs(), 2_592_000);
-        assert!(c.httponly() && !c.secure() && !c.sessioncookie());
+        assert!(c.httponly() && !c.secure() && !c.sessioncookie() && !c.partitioned());
         assert_eq!(c.prefix(), "session:");
         assert_eq!(c.samesite(), None);
     }
@@ -485,12 +518,16 @@ mod tests {
     fn setters_set_without_checking() {
         let config = SessionConfig::DEFAULT
             .with_domain(Some("a b"))
-            .with_secure(true);
+            .with_secure(true)
+            .with_partitioned(true);
         assert_eq!(config.domain(), Some("a b"));
-        assert!(config.secure());
-        let config = config.with_domain(None).with_secure(false);
+        assert!(config.secure() && config.partitioned());
+        let config = config
+            .with_domain(None)
+            .with_secure(false)
+            .with_partitioned(false);
         assert_eq!(config.domain(), None);
-        assert!(!config.secure());
+        assert!(!config.secure() && !config.partitioned());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! with the `cookie` crate's parser), and the `Expires` date is formatted at
 //! most once a second per thread. Attributes follow sanic-session
 //! (`Path=/`, `Max-Age`, `Expires` in UTC, `HttpOnly`, `SameSite=Lax|Strict|None`),
-//! and the delete-cookie carries the same Path/Domain/Secure/SameSite as the
-//! set-cookie, so a browser really drops it.
+//! plus `Partitioned` when configured, and the delete-cookie carries the same
+//! Path/Domain/Secure/SameSite/Partitioned as the set-cookie, so a browser
+//! really drops it (a partitioned cookie is only dropped by a partitioned
+//! delete-cookie).
 
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -54,6 +56,9 @@ fn push_flags(out: &mut Vec<u8>, config: &SessionConfig) {
     if let Some(same_site) = config.samesite() {
         out.extend_from_slice(b"; SameSite=");
         out.extend_from_slice(same_site.as_attribute().as_bytes());
+    }
+    if config.partitioned() {
+        out.extend_from_slice(b"; Partitioned");
     }
 }
 
@@ -169,7 +174,12 @@ mod tests {
         for part in ["; HttpOnly", "; Path=/", "; Max-Age=2592000", "; Expires="] {
             assert!(s.contains(part), "{s} lacks {part}");
         }
-        assert!(!s.contains("Secure") && !s.contains("SameSite") && !s.contains("Domain"));
+        assert!(
+            !s.contains("Secure")
+                && !s.contains("SameSite")
+                && !s.contains("Domain")
+                && !s.contains("Partitioned")
+        );
     }
 
     #[test]
@@ -210,6 +220,18 @@ mod tests {
             prefix: "p:",
             sessioncookie,
             session_name: "s",
+            partitioned: false,
+        })
+    }
+
+    /// A `__Host-` cookie partitioned for cross-site embedding.
+    fn partitioned_config() -> SessionConfig {
+        SessionConfig::__checked(Settings {
+            cookie_name: "__Host-sid",
+            secure: true,
+            samesite: Some(SameSite::None),
+            partitioned: true,
+            ..Settings::DEFAULT
         })
     }
 
@@ -233,9 +255,38 @@ mod tests {
         assert_eq!(parsed.secure(), Some(true));
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
 
+        assert_eq!(parsed.partitioned(), None);
+
         let header = set_cookie(&full_config(true), &id);
         let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
         assert_eq!((parsed.max_age(), parsed.expires()), (None, None));
+    }
+
+    #[test]
+    fn partitioned_set_cookie_parses_as_partitioned() {
+        let id = SessionId::parse(ID).unwrap();
+        let header = set_cookie(&partitioned_config(), &id);
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("__Host-sid", ID));
+        assert_eq!(parsed.partitioned(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::None));
+        assert_eq!((parsed.path(), parsed.domain()), (Some("/"), None));
+        assert_eq!(parsed.max_age(), Some(CookieDuration::seconds(2_592_000)));
+    }
+
+    /// A browser drops a partitioned cookie only for a delete-cookie that
+    /// is partitioned too.
+    #[test]
+    fn partitioned_delete_cookie_parses_as_partitioned_and_expired() {
+        let header = delete_cookie(&partitioned_config());
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("__Host-sid", ""));
+        assert_eq!(parsed.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(parsed.partitioned(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::None));
+        assert_eq!(parsed.path(), Some("/"));
     }
 
     #[test]
@@ -248,6 +299,7 @@ mod tests {
         assert_eq!(parsed.domain(), Some("example.com"));
         assert_eq!(parsed.secure(), Some(true));
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(parsed.partitioned(), None);
     }
 
     /// The cached attributes follow the clock and the expiry.

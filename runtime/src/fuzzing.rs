@@ -589,6 +589,7 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
         prefix: &prefix,
         sessioncookie: flags & 32 != 0,
         session_name: &session_name,
+        partitioned: flags & 64 != 0,
     };
     rules(&settings, &word)
 }

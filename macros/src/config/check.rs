@@ -2,7 +2,7 @@
 //!
 //! The options, their defaults and the rules about the values themselves
 //! (cookie token, domain, expiry range, prefix, session name, samesite
-//! needs secure, `__Secure-` and `__Host-`) live in `sessionkit-rules`,
+//! needs secure, partitioned needs secure, `__Secure-` and `__Host-`) live in `sessionkit-rules`,
 //! shared with `SessionConfig::validate` at run time; this file reads the
 //! values and decides where each violation points.
 
@@ -131,7 +131,7 @@ fn check_unique_name(seen: &[&Ident], name: &Ident) -> syn::Result<()> {
     Ok(())
 }
 
-/// A key is one of the nine options.
+/// A key is one of the options.
 fn check_known_key(key: &Ident) -> syn::Result<Field> {
     let name = key.unraw().to_string();
     Field::from_name(&name).ok_or_else(|| {
@@ -169,6 +169,7 @@ fn assign(settings: &mut Settings<String>, field: Field, value: &Value) -> syn::
         Field::Prefix => settings.prefix = string(field, value, "session:")?,
         Field::Sessioncookie => settings.sessioncookie = boolean(field, value)?,
         Field::SessionName => settings.session_name = string(field, value, "session")?,
+        Field::Partitioned => settings.partitioned = boolean(field, value)?,
     }
     Ok(())
 }

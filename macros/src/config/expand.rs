@@ -55,6 +55,7 @@ fn value(settings: &Settings<String>, field: Field) -> TokenStream {
         prefix,
         sessioncookie,
         session_name,
+        partitioned,
     } = settings;
     match field {
         Field::CookieName => quote!(#cookie_name),
@@ -66,6 +67,7 @@ fn value(settings: &Settings<String>, field: Field) -> TokenStream {
         Field::Prefix => quote!(#prefix),
         Field::Sessioncookie => quote!(#sessioncookie),
         Field::SessionName => quote!(#session_name),
+        Field::Partitioned => quote!(#partitioned),
     }
 }
 

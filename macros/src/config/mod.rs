@@ -51,6 +51,7 @@ mod tests {
             prefix: "admin:",
             sessioncookie: true,
             session_name: "admin",
+            partitioned: true,
         }));
         assert!(!out.contains("compile_error"), "{out}");
         for field in [
@@ -63,6 +64,7 @@ mod tests {
             "prefix : \"admin:\"",
             "sessioncookie : true",
             "session_name : \"admin\"",
+            "partitioned : true",
         ] {
             assert!(out.contains(field), "{field} in {out}");
         }

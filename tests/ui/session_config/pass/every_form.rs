@@ -12,11 +12,14 @@ session_config! {
         prefix: "cart:",
         sessioncookie: false,
         session_name: "cart",
+        partitioned: true,
     }
     /// No options: sanic-session's defaults.
     pub(crate) DEFAULTS {}
     SECONDS { expiry: 604800 }
     HOURS { expiry: 1 hour, samesite: "lax" }
+    /// A partitioned `__Host-` cookie, for a cross-site iframe.
+    EMBED { cookie_name: "__Host-embed", secure: true, samesite: "none", partitioned: true }
 }
 
 fn main() {
@@ -24,5 +27,5 @@ fn main() {
     session_config! {
         LOCAL { cookie_name: "local" }
     }
-    let _ = (CART, DEFAULTS, SECONDS, HOURS, LOCAL);
+    let _ = (CART, DEFAULTS, SECONDS, HOURS, EMBED, LOCAL);
 }
