@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cluster;
 pub mod conformance;
+pub mod embed;
 pub mod example;
 pub mod load;
 pub mod memcached;
