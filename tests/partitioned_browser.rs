@@ -4,9 +4,10 @@
 //!
 //! The app is served on a loopback port and reached as
 //! `http://localhost:<port>`; the page that embeds it is on
-//! `http://127.0.0.1:<other port>`, another site. Chromium takes both hosts
-//! for potentially trustworthy origins, so it keeps `Secure` (and
-//! `__Host-`) cookies over plain HTTP there: no TLS is needed.
+//! `http://127.0.0.1:<other port>`, another site. Chromium takes
+//! `http://localhost` for a potentially trustworthy origin and keeps
+//! `Secure` (and `__Host-`) cookies it sets over plain HTTP: no TLS is
+//! needed.
 //!
 //! Needs `chromium` and `chromedriver` (Debian's `chromium` and
 //! `chromium-driver`, which `scripts/test.sh` installs); without them the
