@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+# Headless Chromium and its WebDriver server, for tests/partitioned_browser.rs
+# (it starts both itself, on loopback).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # Python 3 with venv/ensurepip, for the sanic-session peer (below).
 { python3 -c 'import venv' && python3 -m ensurepip --version; } >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then

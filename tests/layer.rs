@@ -1,9 +1,11 @@
 //! The layer over real HTTP: hostile cookies, duplicate cookies, a failing
 //! store, a missing layer, double extraction, a session that escapes its
-//! request, run-time config overrides and concurrent requests.
+//! request, run-time config overrides, partitioned cookies and concurrent
+//! requests.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use sessionkit::{
 };
 
 use support::app::{self, Visit};
+use support::embed;
 use support::{attributes, capture_logs, serve, Browser, Counting, Reply};
 
 const TTL: Duration = Duration::from_secs(3600);
@@ -955,6 +958,112 @@ fn with_config_refuses_a_config_set_at_start_up_with_every_violation_at_once() {
 }
 
 // ---------------------------------------------------------------------------
+// 8. Partitioned cookies (CHIPS)
+
+/// The attributes of the `Set-Cookie` for `name` on the answer to `path`.
+async fn cookie_on(browser: &mut Browser, path: &str, name: &str) -> BTreeMap<String, String> {
+    let reply = browser.get(path).await;
+    assert_eq!(reply.status, 200, "{path}: {reply:?}");
+    attributes(reply.set_cookie(name))
+}
+
+/// `Partitioned` is on the cookie a login sets and on the delete-cookie of
+/// the logout (a browser drops a partitioned cookie only for a
+/// delete-cookie that is partitioned too), and on no cookie of a config
+/// without it.
+#[tokio::test]
+async fn a_partitioned_session_is_partitioned_on_login_and_on_logout() {
+    let mut browser = Browser::new(serve(embed::app()).await);
+    let set = cookie_on(&mut browser, "/login/ada", "__Host-embed").await;
+    for attribute in ["partitioned", "secure", "path"] {
+        assert!(set.contains_key(attribute), "{attribute}: {set:?}");
+    }
+    assert!(!set.contains_key("domain"), "{set:?}");
+    assert_eq!(set.get("samesite").map(String::as_str), Some("None"));
+    assert_eq!(browser.get("/count").await.body, embed::page(1).0);
+
+    let delete = cookie_on(&mut browser, "/logout", "__Host-embed").await;
+    assert_eq!(delete.get("max-age").map(String::as_str), Some("0"));
+    assert!(
+        delete.contains_key("partitioned") && delete.contains_key("secure"),
+        "{delete:?}"
+    );
+    assert!(browser.jar.is_empty(), "{:?}", browser.jar);
+
+    // The same app's session without `partitioned`.
+    let set = cookie_on(&mut browser, "/third-party/count", "__Host-third").await;
+    assert!(!set.contains_key("partitioned"), "{set:?}");
+
+    // The default config: neither on login nor on logout.
+    let mut browser = Browser::new(serve(app::app(MemoryStore::new())).await);
+    let set = cookie_on(&mut browser, "/login/ada", "session").await;
+    let delete = cookie_on(&mut browser, "/clear", "session").await;
+    assert_eq!(delete.get("max-age").map(String::as_str), Some("0"));
+    for cookie in [set, delete] {
+        assert!(!cookie.contains_key("partitioned"), "{cookie:?}");
+    }
+}
+
+/// `with_partitioned` at start-up, with `with_secure`, partitions one
+/// session type's cookies and leaves the others' alone.
+#[tokio::test]
+async fn with_config_partitions_a_session_at_start_up() {
+    let config = SessionConfig::DEFAULT
+        .with_secure(true)
+        .with_partitioned(true);
+    let layer = SessionLayer::new(MemoryStore::new())
+        .with_config::<app::Visit>(config)
+        .unwrap();
+    let mut browser = Browser::new(serve(app::router().layer(layer)).await);
+    let set = cookie_on(&mut browser, "/login/ada", "session").await;
+    let delete = cookie_on(&mut browser, "/clear", "session").await;
+    assert_eq!(delete.get("max-age").map(String::as_str), Some("0"));
+    for cookie in [set, delete] {
+        assert!(
+            cookie.contains_key("partitioned") && cookie.contains_key("secure"),
+            "{cookie:?}"
+        );
+    }
+    let cart = cookie_on(&mut browser, "/cart/add/1", "cart").await;
+    assert!(!cart.contains_key("partitioned"), "{cart:?}");
+}
+
+#[test]
+fn with_config_refuses_partitioned_without_secure() {
+    let config = embed::EMBED.with_secure(false);
+    let error = SessionLayer::new(MemoryStore::new())
+        .with_config::<embed::Embedded>(config)
+        .err()
+        .expect("a partitioned cookie without Secure accepted");
+    let violations: Vec<(Field, &str)> = error.violations().collect();
+    assert_eq!(
+        violations,
+        [
+            (
+                Field::Samesite,
+                "`samesite: \"none\"` requires `secure: true`; browsers reject SameSite=None cookies without Secure"
+            ),
+            (
+                Field::Partitioned,
+                "`partitioned: true` requires `secure: true`; browsers reject Partitioned cookies without Secure"
+            ),
+            (
+                Field::CookieName,
+                "a `cookie_name` starting with `__Host-` requires `secure: true`"
+            ),
+        ]
+    );
+    // Turning it off instead leaves the other two.
+    let error = SessionLayer::new(MemoryStore::new())
+        .with_config::<embed::Embedded>(embed::EMBED.with_secure(false).with_partitioned(false))
+        .err()
+        .expect("refused");
+    assert!(error
+        .violations()
+        .all(|(field, _)| field != Field::Partitioned));
+}
+
+// ---------------------------------------------------------------------------
 // Rejections are data; optional sessions
 
 /// Answers a failed load its own way, from the rejection it was handed.
@@ -1050,7 +1159,7 @@ async fn an_optional_session_is_the_visitors_stored_one_or_none() {
 }
 
 // ---------------------------------------------------------------------------
-// 8. Concurrency smoke test
+// 9. Concurrency smoke test
 
 /// Twenty concurrent increments of one session all succeed. The documented
 /// minimum is last writer wins, so the final count is anywhere from 1 to 20:

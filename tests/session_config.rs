@@ -1,5 +1,7 @@
 //! `session_config!` tested by using the constants it generates.
 
+use std::time::Duration;
+
 use sessionkit::{session_config, SameSite, SessionConfig};
 
 const DAY: u64 = 24 * 60 * 60;
@@ -16,7 +18,9 @@ session_config! {
         prefix: "cart:",
         sessioncookie: true,
         session_name: "cart_session",
-        hash_ids: true
+        hash_ids: true,
+        partitioned: true,
+        max_lifetime: 14 days,
     }
 }
 
@@ -37,6 +41,8 @@ fn every_option_lands_in_the_const() {
     assert!(c.sessioncookie());
     assert_eq!(c.session_name(), "cart_session");
     assert!(c.hash_ids());
+    assert!(c.partitioned());
+    assert_eq!(c.max_lifetime(), Some(Duration::from_secs(1_209_600)));
     c.validate().unwrap();
 }
 
@@ -53,6 +59,8 @@ fn omitted_options_take_sanic_session_defaults() {
     assert!(!c.sessioncookie());
     assert_eq!(c.session_name(), "session");
     assert!(!c.hash_ids());
+    assert!(!c.partitioned());
+    assert_eq!(c.max_lifetime(), None);
     let d = SessionConfig::DEFAULT;
     assert_eq!(
         (
@@ -150,6 +158,8 @@ fn edge_values_allowed_by_the_rules() {
         LONGEST_HASHED_PREFIX { prefix: "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp", hash_ids: true }
         TOKEN_CHARS { cookie_name: "a!#$%&'*+-.^_`|~9" }
         RAW_STRING { cookie_name: r"raw" }
+        HOST_PARTITIONED { cookie_name: "__Host-embed", secure: true, partitioned: true }
+        NOT_PARTITIONED { partitioned: false }
     }
     assert_eq!(SECURE_PREFIXED.cookie_name(), "__Secure-id");
     assert_eq!(DOT_DOMAIN.domain(), Some(".example.com"));
@@ -159,4 +169,8 @@ fn edge_values_allowed_by_the_rules() {
     assert!(LONGEST_HASHED_PREFIX.hash_ids());
     assert_eq!(TOKEN_CHARS.cookie_name(), "a!#$%&'*+-.^_`|~9");
     assert_eq!(RAW_STRING.cookie_name(), "raw");
+    assert_eq!(HOST_PARTITIONED.cookie_name(), "__Host-embed");
+    assert!(HOST_PARTITIONED.partitioned() && HOST_PARTITIONED.secure());
+    HOST_PARTITIONED.validate().unwrap();
+    assert!(!NOT_PARTITIONED.partitioned() && !NOT_PARTITIONED.secure());
 }

@@ -688,8 +688,8 @@ pub struct Config {
     pub domain: Option<String>,
     /// `expiry`, seconds
     pub expiry_secs: u64,
-    /// `httponly`, `secure`, `sessioncookie`, `hash_ids`
-    pub flags: [bool; 4],
+    /// `httponly`, `secure`, `sessioncookie`, `hash_ids`, `partitioned`
+    pub flags: [bool; 5],
     /// `samesite`
     pub samesite: Option<sessionkit::SameSite>,
     /// `prefix`
@@ -812,6 +812,7 @@ pub fn config(rng: &mut Rng) -> Config {
         "session_name",
         "samesite",
         "hash_ids",
+        "partitioned",
         "Domain",
     ];
     let random = rng.next_u64();
@@ -830,7 +831,13 @@ pub fn config(rng: &mut Rng) -> Config {
             u64::MAX,
             random,
         ]),
-        flags: [rng.one_in(2), rng.one_in(2), rng.one_in(2), rng.one_in(2)],
+        flags: [
+            rng.one_in(2),
+            rng.one_in(2),
+            rng.one_in(2),
+            rng.one_in(2),
+            rng.one_in(2),
+        ],
         samesite: rng.pick(&[
             None,
             Some(sessionkit::SameSite::Lax),
@@ -863,6 +870,7 @@ pub fn check_config(config: &Config) -> sessionkit::fuzzing::Outcome {
         session_name: &config.session_name,
         max_lifetime_secs: config.max_lifetime_secs,
         hash_ids: config.flags[3],
+        partitioned: config.flags[4],
     };
     sessionkit::fuzzing::rules(&settings, &config.word)
 }

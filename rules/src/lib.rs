@@ -217,6 +217,13 @@ pub fn check_combination(s: &Settings<&str>) -> Vec<Violation> {
             );
         }
     }
+    // Browsers drop `Partitioned` cookies that are not `Secure`.
+    if s.partitioned && !s.secure {
+        add(
+            Field::Partitioned,
+            "`partitioned: true` requires `secure: true`; browsers reject Partitioned cookies without Secure",
+        );
+    }
     let lower = s.cookie_name.to_ascii_lowercase();
     // `__Secure-` cookies must be `Secure`.
     if lower.starts_with("__secure-") && !s.secure {
@@ -440,5 +447,40 @@ mod tests {
         s.domain = Some("example.com");
         let fields: Vec<Field> = check_all(&s).iter().map(|v| v.field).collect();
         assert_eq!(fields, [Field::CookieName, Field::Domain]);
+    }
+
+    #[test]
+    fn partitioned_requires_secure() {
+        let mut s = Settings::DEFAULT;
+        s.partitioned = true;
+        let violations = check_all(&s);
+        assert_eq!(
+            violations,
+            [Violation {
+                field: Field::Partitioned,
+                message: "`partitioned: true` requires `secure: true`; browsers reject Partitioned cookies without Secure".into(),
+            }]
+        );
+        s.secure = true;
+        assert!(check_all(&s).is_empty());
+    }
+
+    /// `__Host-` and `Partitioned` are the recommended pairing: the cookie
+    /// is then tied to one host within one top-level site.
+    #[test]
+    fn partitioned_pairs_with_a_host_prefixed_name() {
+        let mut s = Settings::DEFAULT;
+        s.cookie_name = "__Host-id";
+        s.secure = true;
+        s.partitioned = true;
+        s.samesite = Some(SameSite::None);
+        assert!(check_all(&s).is_empty(), "{:?}", check_all(&s));
+        // Without `Secure` both rules speak.
+        s.secure = false;
+        let fields: Vec<Field> = check_all(&s).iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [Field::Samesite, Field::Partitioned, Field::CookieName]
+        );
     }
 }

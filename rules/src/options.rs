@@ -150,6 +150,10 @@ options! {
     /// store is no cookie; off, as sanic-session looks sessions up by the
     /// raw id.
     HashIds "hash_ids" => hash_ids: [bool] = false;
+    /// Whether the cookie is `Partitioned` (CHIPS): the browser keeps it
+    /// apart for each top-level site, so it works in a cross-site iframe
+    /// where third-party cookies are blocked. Requires `secure`.
+    Partitioned "partitioned" => partitioned: [bool] = false;
 }
 
 impl<S: Deref> Settings<S> {
@@ -189,6 +193,7 @@ mod tests {
                 session_name: "session",
                 max_lifetime_secs: None,
                 hash_ids: false,
+                partitioned: false,
             }
         );
     }
@@ -210,6 +215,7 @@ mod tests {
                 "session_name",
                 "max_lifetime",
                 "hash_ids",
+                "partitioned",
             ]
         );
         for field in Field::ALL {
@@ -237,6 +243,7 @@ mod tests {
             session_name: "s",
             max_lifetime_secs: Some(120),
             hash_ids: true,
+            partitioned: true,
         };
         let mut seen = Vec::new();
         let upper = settings.map(|s| {
@@ -258,6 +265,7 @@ mod tests {
                 session_name: "S".to_string(),
                 max_lifetime_secs: Some(120),
                 hash_ids: true,
+                partitioned: true,
             }
         );
         assert_eq!(

@@ -1,10 +1,11 @@
 //! The cookie and store settings of one kind of session, and their checks.
 //!
 //! Values are normally written once, in `session_config!`, and checked by
-//! the compiler. Deployment-specific values (`domain`, `secure`) can be set
-//! at start-up with the `with_*` setters; [`SessionConfig::validate`] then
-//! applies the same rules (from `sessionkit-rules`) and reports every
-//! violation at once in a [`ConfigError`].
+//! the compiler. Deployment-specific values (`domain`, `secure`, `expiry`,
+//! `partitioned`) can be set at start-up with the `with_*` setters;
+//! [`SessionConfig::validate`] then applies the same rules (from
+//! `sessionkit-rules`) and reports every violation at once in a
+//! [`ConfigError`].
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -46,7 +47,7 @@ impl fmt::Debug for Text {
 }
 
 /// The cookie and store settings of one kind of session: sanic-session's
-/// nine options, `max_lifetime` and `hash_ids`.
+/// nine options, `max_lifetime`, `hash_ids` and `partitioned`.
 ///
 /// Build one with [`session_config!`](crate::session_config) (checked at
 /// compile time) or start from [`SessionConfig::DEFAULT`]. The `with_*`
@@ -54,7 +55,7 @@ impl fmt::Debug for Text {
 /// [`validate`](SessionConfig::validate) does, and
 /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) refuses
 /// a config that breaks a rule. Every default is sanic-session's, and
-/// `hash_ids`, sessionkit's own, is off:
+/// sessionkit's own options are off:
 ///
 /// | option | default |
 /// |---|---|
@@ -69,6 +70,7 @@ impl fmt::Debug for Text {
 /// | `session_name` | `"session"` |
 /// | `max_lifetime` | none |
 /// | `hash_ids` | `false` |
+/// | `partitioned` | `false` |
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     settings: Settings<Text>,
@@ -162,6 +164,7 @@ macro_rules! from_static {
                 session_name: Text::Static($settings.session_name),
                 max_lifetime_secs: $settings.max_lifetime_secs,
                 hash_ids: $settings.hash_ids,
+                partitioned: $settings.partitioned,
             },
         }
     };
@@ -257,6 +260,11 @@ impl SessionConfig {
     pub fn session_name(&self) -> &str {
         &self.settings.session_name
     }
+    /// Whether the cookie is `Partitioned` (CHIPS): kept by the browser
+    /// apart for each top-level site it is used under.
+    pub fn partitioned(&self) -> bool {
+        self.settings.partitioned
+    }
 
     /// The most a session may live however often it is used, if set:
     /// counted from its creation, not reset by a new id.
@@ -346,8 +354,8 @@ impl SessionConfig {
     /// # Security
     ///
     /// Without `Secure` the cookie, and so the session, is sent over plain
-    /// HTTP. `SameSite=None`, `__Secure-` and `__Host-` cookies require it,
-    /// and turning it off for them is a violation.
+    /// HTTP. `SameSite=None`, `Partitioned`, `__Secure-` and `__Host-`
+    /// cookies require it, and turning it off for them is a violation.
     ///
     /// ```
     /// use sessionkit::SessionConfig;
@@ -357,6 +365,30 @@ impl SessionConfig {
     #[must_use = "the setter returns the changed config"]
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.settings.secure = secure;
+        self
+    }
+
+    /// Sets `Partitioned` (CHIPS), for example to turn it on where the
+    /// application is deployed to be embedded in other sites' pages.
+    ///
+    /// Nothing is checked here; [`validate`](Self::validate) applies the
+    /// rule (a partitioned cookie must be `Secure`), and
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config) runs
+    /// it.
+    ///
+    /// ```
+    /// use sessionkit::config::Field;
+    /// use sessionkit::SessionConfig;
+    ///
+    /// let config = SessionConfig::DEFAULT.with_partitioned(true);
+    /// assert!(config.partitioned());
+    /// let error = config.validate().unwrap_err();
+    /// assert_eq!(error.violations().next().unwrap().0, Field::Partitioned);
+    /// assert!(config.with_secure(true).validate().is_ok());
+    /// ```
+    #[must_use = "the setter returns the changed config"]
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.settings.partitioned = partitioned;
         self
     }
 
@@ -536,7 +568,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.cookie_name(), "session");
         assert_eq!(c.expiry_secs(), 2_592_000);
-        assert!(c.httponly() && !c.secure() && !c.sessioncookie());
+        assert!(c.httponly() && !c.secure() && !c.sessioncookie() && !c.partitioned());
         assert_eq!(c.prefix(), "session:");
         assert_eq!(c.samesite(), None);
         assert!(!c.hash_ids());
@@ -632,12 +664,16 @@ mod tests {
     fn setters_set_without_checking() {
         let config = SessionConfig::DEFAULT
             .with_domain(Some("a b"))
-            .with_secure(true);
+            .with_secure(true)
+            .with_partitioned(true);
         assert_eq!(config.domain(), Some("a b"));
-        assert!(config.secure());
-        let config = config.with_domain(None).with_secure(false);
+        assert!(config.secure() && config.partitioned());
+        let config = config
+            .with_domain(None)
+            .with_secure(false)
+            .with_partitioned(false);
         assert_eq!(config.domain(), None);
-        assert!(!config.secure());
+        assert!(!config.secure() && !config.partitioned());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! with the `cookie` crate's parser), and the `Expires` date is formatted at
 //! most once a second per thread. Attributes follow sanic-session
 //! (`Path=/`, `Max-Age`, `Expires` in UTC, `HttpOnly`, `SameSite=Lax|Strict|None`),
-//! and the delete-cookie carries the same Path/Domain/Secure/SameSite as the
-//! set-cookie, so a browser really drops it.
+//! plus `Partitioned` when configured, and the delete-cookie carries the same
+//! Path/Domain/Secure/SameSite/Partitioned as the set-cookie, so a browser
+//! really drops it (a partitioned cookie is only dropped by a partitioned
+//! delete-cookie).
 
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +57,9 @@ fn push_flags(out: &mut Vec<u8>, config: &SessionConfig) {
     if let Some(same_site) = config.samesite() {
         out.extend_from_slice(b"; SameSite=");
         out.extend_from_slice(same_site.as_attribute().as_bytes());
+    }
+    if config.partitioned() {
+        out.extend_from_slice(b"; Partitioned");
     }
 }
 
@@ -181,7 +186,12 @@ mod tests {
         for part in ["; HttpOnly", "; Path=/", "; Max-Age=2592000", "; Expires="] {
             assert!(s.contains(part), "{s} lacks {part}");
         }
-        assert!(!s.contains("Secure") && !s.contains("SameSite") && !s.contains("Domain"));
+        assert!(
+            !s.contains("Secure")
+                && !s.contains("SameSite")
+                && !s.contains("Domain")
+                && !s.contains("Partitioned")
+        );
     }
 
     #[test]
@@ -225,6 +235,18 @@ mod tests {
             session_name: "s",
             // Hashing is the store key's business: the cookie carries the id.
             hash_ids: true,
+            partitioned: false,
+        })
+    }
+
+    /// A `__Host-` cookie partitioned for cross-site embedding.
+    fn partitioned_config() -> SessionConfig {
+        SessionConfig::__checked(Settings {
+            cookie_name: "__Host-sid",
+            secure: true,
+            samesite: Some(SameSite::None),
+            partitioned: true,
+            ..Settings::DEFAULT
         })
     }
 
@@ -247,6 +269,8 @@ mod tests {
         assert_eq!(parsed.http_only(), Some(true));
         assert_eq!(parsed.secure(), Some(true));
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+
+        assert_eq!(parsed.partitioned(), None);
 
         let header = set_cookie(&full_config(true), &id, None);
         let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
@@ -273,6 +297,33 @@ mod tests {
     }
 
     #[test]
+    fn partitioned_set_cookie_parses_as_partitioned() {
+        let id = SessionId::parse(ID).unwrap();
+        let header = set_cookie(&partitioned_config(), &id, None);
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("__Host-sid", ID));
+        assert_eq!(parsed.partitioned(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::None));
+        assert_eq!((parsed.path(), parsed.domain()), (Some("/"), None));
+        assert_eq!(parsed.max_age(), Some(CookieDuration::seconds(2_592_000)));
+    }
+
+    /// A browser drops a partitioned cookie only for a delete-cookie that
+    /// is partitioned too.
+    #[test]
+    fn partitioned_delete_cookie_parses_as_partitioned_and_expired() {
+        let header = delete_cookie(&partitioned_config());
+        let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("__Host-sid", ""));
+        assert_eq!(parsed.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(parsed.partitioned(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::None));
+        assert_eq!(parsed.path(), Some("/"));
+    }
+
+    #[test]
     fn delete_cookie_parses_as_expired() {
         let header = delete_cookie(&full_config(false));
         let parsed = Cookie::parse(header.to_str().unwrap()).unwrap();
@@ -282,6 +333,7 @@ mod tests {
         assert_eq!(parsed.domain(), Some("example.com"));
         assert_eq!(parsed.secure(), Some(true));
         assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(parsed.partitioned(), None);
     }
 
     /// The cached attributes follow the clock and the expiry.

@@ -617,6 +617,7 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
             }
         }),
         hash_ids: flags & 64 != 0,
+        partitioned: flags & 128 != 0,
     };
     rules(&settings, &word)
 }
@@ -633,9 +634,12 @@ pub fn rules_bytes(data: &[u8]) -> Outcome {
 /// settings with `hash_ids` leave room for a 64-character hash; an
 /// accepted session name is non-empty without control characters; an
 /// accepted max_lifetime is at most 400 days and, in valid settings, at
-/// least the expiry; valid settings make a `Set-Cookie` header; `SessionConfig::validate` after
-/// `with_domain` agrees with the domain rule, and what it accepts builds
-/// headers without panicking;
+/// least the expiry; valid settings make a `Set-Cookie` header;
+/// `SessionConfig::validate` after `with_domain`, `with_secure` and
+/// `with_partitioned` agrees with the domain rule and the
+/// partitioned-needs-secure rule, and what it accepts builds headers
+/// without panicking, both ending in `; Partitioned` exactly when the
+/// settings say so;
 /// messages start in lower case and end without a period; `samesite`
 /// accepts only `lax`, `strict` and `none`; option names round-trip.
 pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
@@ -767,15 +771,22 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
         );
     }
 
-    // A domain set at start-up is checked by the same rule, and what it
-    // accepts builds headers (which panic on bytes a header cannot hold).
-    let config = SessionConfig::DEFAULT.with_domain(settings.domain);
+    // Values set at start-up are checked by the same rules, and what they
+    // accept builds headers (which panic on bytes a header cannot hold).
+    let config = SessionConfig::DEFAULT
+        .with_domain(settings.domain)
+        .with_secure(settings.secure)
+        .with_partitioned(settings.partitioned);
     let valid = config.validate().is_ok();
     let domain_ok = settings.domain.is_none_or(|d| r::check_domain(d).is_ok());
+    let partitioned_ok = settings.secure || !settings.partitioned;
     assert_eq!(
-        valid, domain_ok,
-        "with_domain({:?}).validate()",
-        settings.domain
+        valid,
+        domain_ok && partitioned_ok,
+        "with_domain({:?}).with_secure({}).with_partitioned({}).validate()",
+        settings.domain,
+        settings.secure,
+        settings.partitioned
     );
     if valid {
         let id = SessionId::parse(ID).expect("a valid id");
@@ -783,6 +794,13 @@ pub fn rules(settings: &Settings<&str>, word: &str) -> Outcome {
         assert!(set.as_bytes().starts_with(b"session="), "{set:?}");
         let delete = cookie::delete_cookie(&config);
         assert!(delete.as_bytes().starts_with(b"session=;"), "{delete:?}");
+        for header in [&set, &delete] {
+            assert_eq!(
+                header.as_bytes().ends_with(b"; Partitioned"),
+                settings.partitioned,
+                "{header:?}"
+            );
+        }
     }
 
     match SameSite::parse(word) {

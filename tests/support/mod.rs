@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cluster;
 pub mod conformance;
+pub mod embed;
 pub mod example;
 pub mod load;
 pub mod memcached;
@@ -14,6 +15,7 @@ pub mod redis_tls;
 pub mod sanic;
 pub mod sentinel;
 pub mod servers;
+pub mod webdriver;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -24,14 +24,13 @@
 //! even from a `static`.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::servers::Server;
+use super::servers::{http_answers, Server};
 use super::{Browser, Reply};
 
 /// The variable naming the peer's Python interpreter.
@@ -153,17 +152,9 @@ impl SanicPeer {
 
 /// Whether the peer answers `GET /health` with 200 (its store client is up).
 fn peer_ready(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
+    http_answers(port, "GET", "/health", Duration::from_secs(2), |answer| {
+        answer.starts_with("HTTP/1.1 200")
+    })
 }
 
 /// Which app a [`Visitor`] request goes to.

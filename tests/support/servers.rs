@@ -254,6 +254,40 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Sends an HTTP/1.1 `method` request for `path`, without a body, to
+/// 127.0.0.1:`port`, and reads the answer until `expected` holds for what
+/// came so far (`true`), or the server closes the connection, a read waits
+/// longer than `patience` or anything fails (`false`). A server may keep
+/// the connection open after its answer, so the answer is not read to its
+/// end.
+pub fn http_answers(
+    port: u16,
+    method: &str,
+    path: &str,
+    patience: Duration,
+    expected: impl Fn(&str) -> bool,
+) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(patience));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0; 1024];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        answer.extend_from_slice(&buf[..n]);
+        if expected(&String::from_utf8_lossy(&answer)) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Sends `request` to 127.0.0.1:`port` and returns what comes back first.
 fn ask(port: u16, request: &[u8]) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -2,7 +2,7 @@
 //!
 //! The options, their defaults and the rules about the values themselves
 //! (cookie token, domain, expiry range, prefix, session name, samesite
-//! needs secure, `__Secure-` and `__Host-`) live in `sessionkit-rules`,
+//! needs secure, partitioned needs secure, `__Secure-` and `__Host-`) live in `sessionkit-rules`,
 //! shared with `SessionConfig::validate` at run time; this file reads the
 //! values and decides where each violation points.
 
@@ -171,6 +171,7 @@ fn assign(settings: &mut Settings<String>, field: Field, value: &Value) -> syn::
         Field::SessionName => settings.session_name = string(field, value, "session")?,
         Field::MaxLifetime => settings.max_lifetime_secs = Some(duration_secs(field, value)?),
         Field::HashIds => settings.hash_ids = boolean(field, value)?,
+        Field::Partitioned => settings.partitioned = boolean(field, value)?,
     }
     Ok(())
 }

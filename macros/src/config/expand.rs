@@ -57,6 +57,7 @@ fn value(settings: &Settings<String>, field: Field) -> TokenStream {
         session_name,
         max_lifetime_secs,
         hash_ids,
+        partitioned,
     } = settings;
     match field {
         Field::CookieName => quote!(#cookie_name),
@@ -70,6 +71,7 @@ fn value(settings: &Settings<String>, field: Field) -> TokenStream {
         Field::SessionName => quote!(#session_name),
         Field::MaxLifetime => option(max_lifetime_secs.map(|secs| quote!(#secs))),
         Field::HashIds => quote!(#hash_ids),
+        Field::Partitioned => quote!(#partitioned),
     }
 }
 

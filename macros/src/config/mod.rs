@@ -53,6 +53,7 @@ mod tests {
             session_name: "admin",
             max_lifetime: 2 minutes,
             hash_ids: true,
+            partitioned: true,
         }));
         assert!(!out.contains("compile_error"), "{out}");
         for field in [
@@ -67,6 +68,7 @@ mod tests {
             "session_name : \"admin\"",
             "max_lifetime_secs : :: core :: option :: Option :: Some (120u64)",
             "hash_ids : true",
+            "partitioned : true",
         ] {
             assert!(out.contains(field), "{field} in {out}");
         }

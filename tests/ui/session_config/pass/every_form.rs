@@ -13,11 +13,14 @@ session_config! {
         sessioncookie: false,
         session_name: "cart",
         hash_ids: true,
+        partitioned: true,
     }
     /// No options: sanic-session's defaults.
     pub(crate) DEFAULTS {}
     SECONDS { expiry: 604800 }
     HOURS { expiry: 1 hour, samesite: "lax" }
+    /// A partitioned `__Host-` cookie, for a cross-site iframe.
+    EMBED { cookie_name: "__Host-embed", secure: true, samesite: "none", partitioned: true }
 }
 
 fn main() {
@@ -25,5 +28,5 @@ fn main() {
     session_config! {
         LOCAL { cookie_name: "local" }
     }
-    let _ = (CART, DEFAULTS, SECONDS, HOURS, LOCAL);
+    let _ = (CART, DEFAULTS, SECONDS, HOURS, EMBED, LOCAL);
 }
