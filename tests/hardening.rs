@@ -483,8 +483,7 @@ fn with_config_refuses_a_config_that_breaks_a_rule() {
     });
     let error = SessionLayer::new(MemoryStore::new())
         .with_config::<sessionkit::Untyped<AltConfig>>(config)
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let fields: Vec<_> = error.violations().map(|(field, _)| field).collect();
     assert_eq!(fields, [sessionkit::config::Field::Samesite], "{error}");
     assert!(error.to_string().contains("secure"), "{error}");

@@ -916,8 +916,7 @@ async fn with_config_overrides_the_expiry_of_the_cookie_and_the_store() {
 fn with_config_refuses_a_cookie_name_its_session_type_does_not_use() {
     let error = SessionLayer::new(MemoryStore::new())
         .with_config::<app::Visit>(app::CART)
-        .err()
-        .expect("the cart's config accepted for the visit session");
+        .expect_err("the cart's config accepted for the visit session");
     let violations: Vec<_> = error.violations().collect();
     assert_eq!(violations.len(), 1, "{error}");
     assert_eq!(violations[0].0, Field::CookieName);
@@ -943,8 +942,7 @@ fn with_config_refuses_a_config_set_at_start_up_with_every_violation_at_once() {
     let config = HOST.with_domain(Some("bad domain")).with_secure(false);
     let error = SessionLayer::new(MemoryStore::new())
         .with_config::<sessionkit::Untyped<Host>>(config)
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let fields: Vec<Field> = error.violations().map(|(field, _)| field).collect();
     assert_eq!(fields, [Field::Domain, Field::CookieName, Field::Domain]);
     let text = error.to_string();
@@ -1033,8 +1031,7 @@ fn with_config_refuses_partitioned_without_secure() {
     let config = embed::EMBED.with_secure(false);
     let error = SessionLayer::new(MemoryStore::new())
         .with_config::<embed::Embedded>(config)
-        .err()
-        .expect("a partitioned cookie without Secure accepted");
+        .expect_err("a partitioned cookie without Secure accepted");
     let violations: Vec<(Field, &str)> = error.violations().collect();
     assert_eq!(
         violations,
@@ -1056,8 +1053,7 @@ fn with_config_refuses_partitioned_without_secure() {
     // Turning it off instead leaves the other two.
     let error = SessionLayer::new(MemoryStore::new())
         .with_config::<embed::Embedded>(embed::EMBED.with_secure(false).with_partitioned(false))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(error
         .violations()
         .all(|(field, _)| field != Field::Partitioned));

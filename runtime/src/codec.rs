@@ -5,7 +5,8 @@
 //! writes them back, so a typed session never drops what it does not know.
 //!
 //! What sessionkit itself keeps about a session (its creation time when its
-//! config has a `max_lifetime`, its own expiry) is a [`Meta`] under the
+//! config has a `max_lifetime` or it has an owner, its own expiry, its
+//! owner) is a [`Meta`] under the
 //! reserved key `__sessionkit`, written as the object's first key and only
 //! when there is something to keep: `{"__sessionkit":{"created":…},"n":1}`.
 //! Neither `Session<T>` nor `UntypedSession` sees it; sanic-session reads
@@ -37,6 +38,9 @@ pub(crate) struct Meta {
     /// The session's own expiry in seconds, instead of its config's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) expiry: Option<u64>,
+    /// Whose session it is, for the owner index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
     /// Entries this release does not know (a newer one wrote them), kept.
     #[serde(flatten)]
     pub(crate) other: Map<String, Value>,
@@ -44,7 +48,10 @@ pub(crate) struct Meta {
 
 impl Meta {
     pub(crate) fn is_empty(&self) -> bool {
-        self.created.is_none() && self.expiry.is_none() && self.other.is_empty()
+        self.created.is_none()
+            && self.expiry.is_none()
+            && self.owner.is_none()
+            && self.other.is_empty()
     }
 }
 
@@ -85,7 +92,8 @@ pub(crate) struct Decoded<T> {
     /// The stored bytes are exactly our encoding of `data`: any other
     /// encoding after a change is a real change.
     pub(crate) canonical: bool,
-    pub(crate) meta: Meta,
+    /// The meta, if the object has one.
+    pub(crate) meta: Option<Box<Meta>>,
 }
 
 /// Decodes a stored JSON object into `T`, keeping the keys `T` ignores and
@@ -98,7 +106,7 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
         // Another writer may have moved the meta from the front.
         if let Some(extras) = &mut decoded.extras {
             if let Some(value) = extras.remove(META_KEY) {
-                decoded.meta = Meta::deserialize(value).unwrap_or_default();
+                decoded.meta = Some(Box::new(Meta::deserialize(value).unwrap_or_default()));
                 if extras.is_empty() {
                     decoded.extras = None;
                 }
@@ -115,7 +123,7 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     let mut decoded = decode_plain(&plain)?;
     decoded.canonical = decoded.canonical
         && serde_json::to_vec(&meta).is_ok_and(|ours| ours == bytes[META_START.len()..end]);
-    decoded.meta = meta;
+    decoded.meta = Some(Box::new(meta));
     Ok(decoded)
 }
 
@@ -161,7 +169,7 @@ fn decode_plain<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Decoded
                 data,
                 extras: None,
                 canonical: true,
-                meta: Meta::default(),
+                meta: None,
             });
         }
     }
@@ -191,7 +199,7 @@ fn decode_plain<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Decoded
         data,
         extras,
         canonical: false,
-        meta: Meta::default(),
+        meta: None,
     })
 }
 
@@ -297,6 +305,7 @@ mod tests {
         Meta {
             created,
             expiry,
+            owner: None,
             other: Map::new(),
         }
     }
@@ -332,44 +341,58 @@ mod tests {
         assert_eq!(d.data.n, 1);
         assert!(d.extras.is_none());
         assert!(d.canonical);
-        assert_eq!(d.meta, meta(Some(5), Some(60)));
+        assert_eq!(d.meta.as_deref(), Some(&meta(Some(5), Some(60))));
 
         // An untyped session does not see it either.
         let d = decode::<Untyped>(bytes).unwrap();
         assert_eq!(d.data.len(), 1);
         assert!(d.canonical);
-        assert_eq!(d.meta, meta(Some(5), Some(60)));
+        assert_eq!(d.meta.as_deref(), Some(&meta(Some(5), Some(60))));
 
         // Only the meta.
         let d = decode::<Untyped>(br#"{"__sessionkit":{"created":5}}"#).unwrap();
         assert!(d.data.is_empty() && d.canonical);
-        assert_eq!(d.meta.created, Some(5));
+        assert_eq!(d.meta.as_deref().and_then(|m| m.created), Some(5));
 
         // Written by another encoder: not canonical, still read.
         let d = decode::<Visits>(br#"{"__sessionkit": {"created": 5}, "n": 1}"#).unwrap();
-        assert_eq!((d.data.n, d.meta.created, d.canonical), (1, Some(5), false));
+        assert_eq!(
+            (
+                d.data.n,
+                d.meta.as_deref().and_then(|m| m.created),
+                d.canonical
+            ),
+            (1, Some(5), false)
+        );
         let d = decode::<Visits>(br#"{"__sessionkit":{"expiry":60,"created":5},"n":1}"#).unwrap();
         assert_eq!(
-            (d.meta.created, d.meta.expiry, d.canonical),
+            (
+                d.meta.as_deref().and_then(|m| m.created),
+                d.meta.as_deref().and_then(|m| m.expiry),
+                d.canonical
+            ),
             (Some(5), Some(60), false)
         );
 
         // Moved from the front by another writer: a typed session finds it
         // among the keys it does not declare.
         let d = decode::<Visits>(br#"{"n":1,"__sessionkit":{"created":5}}"#).unwrap();
-        assert_eq!(d.meta.created, Some(5));
+        assert_eq!(d.meta.as_deref().and_then(|m| m.created), Some(5));
         assert!(d.extras.is_none());
 
         // Entries of a newer release are kept.
-        let bytes = br#"{"__sessionkit":{"created":5,"owner":"u1"},"n":1}"#;
+        let bytes = br#"{"__sessionkit":{"created":5,"device":"u1"},"n":1}"#;
         let d = decode::<Visits>(bytes).unwrap();
         assert!(d.canonical);
-        assert_eq!(encode(&d.data, None, &d.meta), text(bytes));
+        assert_eq!(
+            encode(&d.data, None, d.meta.as_deref().unwrap()),
+            text(bytes)
+        );
 
         // Not a meta: an ordinary key.
         let d = decode::<Untyped>(br#"{"__sessionkit":5,"n":1}"#).unwrap();
         assert_eq!(d.data.get::<u64>(META_KEY), Some(5));
-        assert!(d.meta.is_empty());
+        assert!(d.meta.is_none());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use http::header::SET_COOKIE;
 use crate::observe::{self, Call, Operation};
 use crate::queue::Turn;
 use crate::request::{
-    after_save, backoff, plan, CookieAction, Next, Plan, Progress, RequestState, Slot,
+    after_save, backoff, plan, CookieAction, Next, Plan, Progress, RequestState, Slot, MAX_OWNED,
 };
 use crate::response::{error_response, mark_private, vary_cookie};
 use crate::store::sealed::OnlyThisCrate;
@@ -257,6 +257,10 @@ impl Commit {
     /// Runs what can be run without waiting; `false` when an operation
     /// must wait (it is then done by [`run`](Self::run)).
     pub(crate) fn run_now(&mut self) -> bool {
+        // Owner index changes (a login, a logout) go the long way, in `run`.
+        if self.plans.iter().any(|plan| plan.index.is_some()) {
+            return false;
+        }
         let Some(mut op) = self.next() else {
             return true;
         };
@@ -294,6 +298,7 @@ impl Commit {
         // its own once the client is gone, and its store calls stay under it.
         let parent = tracing::Span::current();
         let queues = Arc::clone(&self.request.layer.queues);
+        let evicted = self.enter_owners().await;
         // The turn, and how many conflicts the save had when it began.
         let mut turn: Option<(Turn, u32)> = None;
         while let Some(op) = self.next() {
@@ -338,7 +343,91 @@ impl Commit {
         if let Some((done, _)) = turn.take() {
             queues.done(done);
         }
+        self.settle_owners(evicted).await;
         self
+    }
+
+    /// Puts each owned session in its owner's index, before any save: a
+    /// session is never stored with an owner whose index misses it. A
+    /// failure is the request's error, and nothing is saved. Returns the
+    /// keys of sessions the indexes dropped to stay within their bound.
+    async fn enter_owners(&mut self) -> Vec<String> {
+        let store = Arc::clone(&self.request.layer.store);
+        let mut evicted = Vec::new();
+        for i in 0..self.plans.len() {
+            let Some(add) = self
+                .plans
+                .get(i)
+                .index
+                .as_ref()
+                .and_then(|w| w.add.as_ref())
+            else {
+                continue;
+            };
+            if self.error.is_some() {
+                break;
+            }
+            let entered = store
+                .index_add(&add.index, &add.key, &add.value, add.until, MAX_OWNED)
+                .await;
+            match entered {
+                Ok(keys) => evicted.extend(keys),
+                Err(source) => self.error = Some(store_error(&self.slots[i].config, source)),
+            }
+        }
+        evicted
+    }
+
+    /// After the saves and deletes: ends the sessions an index dropped,
+    /// moves an entry whose save went to another id, takes out the entries
+    /// of sessions that were deleted, cycled away, disowned or ended by
+    /// another request. A failure here is only logged: an entry left behind
+    /// is pruned when its index is next listed.
+    async fn settle_owners(&mut self, evicted: Vec<String>) {
+        if self.error.is_some() {
+            return;
+        }
+        let store = Arc::clone(&self.request.layer.store);
+        for key in &evicted {
+            if let Err(error) = store.delete(key).await {
+                tracing::warn!(%error, "a session beyond its owner's limit was not deleted");
+            }
+        }
+        for i in 0..self.plans.len() {
+            let plan = self.plans.get_mut(i);
+            let Some(work) = plan.index.as_deref_mut() else {
+                continue;
+            };
+            let config = &self.slots[i].config;
+            if let Some(add) = &work.add {
+                let saved = plan.save.as_ref().map(|save| save.key.as_str());
+                if plan.state == Progress::Ended {
+                    work.remove.push((add.index.clone(), add.key.clone()));
+                } else if let Some(key) = saved.filter(|key| *key != add.key) {
+                    // The id was taken and another drawn: index that one.
+                    match store
+                        .index_add(&add.index, key, &add.value, add.until, MAX_OWNED)
+                        .await
+                    {
+                        Ok(_) => work.remove.push((add.index.clone(), add.key.clone())),
+                        Err(error) => tracing::warn!(
+                            session = config.session_name(),
+                            %error,
+                            "a session saved under a new id was not entered in its owner's index"
+                        ),
+                    }
+                }
+            }
+            for (index, key) in &work.remove {
+                if let Err(error) = store.index_remove(index, std::slice::from_ref(key)).await {
+                    tracing::warn!(
+                        session = config.session_name(),
+                        %error,
+                        "an owner index entry was not removed; listing the index prunes it"
+                    );
+                }
+            }
+        }
     }
 
     /// The span (and clock) of the store call `op`.

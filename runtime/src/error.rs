@@ -158,6 +158,16 @@ pub enum Error {
         /// The `session_name` of the session's config.
         session_name: String,
     },
+    /// An owner could not be given to a session, or an owner index asked
+    /// of a layer that keeps none: the layer was not built with
+    /// [`with_owners`](crate::SessionLayer::with_owners), or the owner is
+    /// not 1 to 128 visible ASCII characters.
+    Owner {
+        /// The `session_name` of the session's config.
+        session_name: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {
@@ -168,7 +178,8 @@ impl Error {
             | Error::Encode { session_name, .. }
             | Error::TooLarge { session_name, .. }
             | Error::Ended { session_name }
-            | Error::AlreadyExtracted { session_name } => session_name,
+            | Error::AlreadyExtracted { session_name }
+            | Error::Owner { session_name, .. } => session_name,
         }
     }
 }
@@ -193,7 +204,8 @@ impl Error {
             Error::Encode { .. }
             | Error::TooLarge { .. }
             | Error::Ended { .. }
-            | Error::AlreadyExtracted { .. } => ErrorClass::Permanent,
+            | Error::AlreadyExtracted { .. }
+            | Error::Owner { .. } => ErrorClass::Permanent,
         }
     }
 }
@@ -223,6 +235,10 @@ impl fmt::Display for Error {
                 f,
                 "session `{session_name}` is extracted twice in one request; extract it once and pass it along"
             ),
+            Error::Owner {
+                session_name,
+                message,
+            } => write!(f, "session `{session_name}`: {message}"),
         }
     }
 }
@@ -232,7 +248,10 @@ impl std::error::Error for Error {
         match self {
             Error::Store { source, .. } => Some(source),
             Error::Encode { source, .. } => Some(source),
-            Error::TooLarge { .. } | Error::Ended { .. } | Error::AlreadyExtracted { .. } => None,
+            Error::TooLarge { .. }
+            | Error::Ended { .. }
+            | Error::AlreadyExtracted { .. }
+            | Error::Owner { .. } => None,
         }
     }
 }

@@ -11,7 +11,7 @@ use http::StatusCode;
 
 use crate::request::{LayerState, RequestHandle, RequestState};
 use crate::response::{error_response, vary_cookie};
-use crate::{Error, Session, SessionData};
+use crate::{Error, Owners, Session, SessionData};
 
 /// Why a [`Session<T>`](struct@crate::Session) could not be extracted.
 ///
@@ -172,4 +172,23 @@ fn failed(request: &RequestState, error: Error) -> SessionRejection {
         error,
         layer: Arc::clone(&request.layer),
     })
+}
+
+/// The layer's owner indexes, for a handler: rejected as
+/// [`SessionRejection::MissingLayer`] without a layer, and with the
+/// layer's error policy when the layer keeps no owner index.
+impl<S: Send + Sync> FromRequestParts<S> for Owners {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(RequestHandle(request)) = parts.extensions.get::<RequestHandle>() else {
+            return Err(SessionRejection::MissingLayer);
+        };
+        Owners::of(&request.layer).map_err(|error| {
+            SessionRejection::Failed(SessionFailure {
+                error,
+                layer: Arc::clone(&request.layer),
+            })
+        })
+    }
 }

@@ -367,7 +367,7 @@ pub fn decode_bytes(data: &[u8]) -> Outcome {
                 if let Some(meta) = object.remove(codec::META_KEY) {
                     assert_eq!(
                         codec::Meta::deserialize(meta).ok().as_ref(),
-                        Some(&decoded.meta),
+                        Some(decoded.meta.as_deref().cloned().unwrap_or_default()).as_ref(),
                         "{}",
                         bytes(data)
                     );
@@ -396,7 +396,7 @@ fn decode_as<T: DeserializeOwned + Serialize>(
     let Ok(first) = decoded else {
         return "an object, not a probe";
     };
-    let Some(encoded) = encoding(&first.data, first.extras.as_ref(), Some(&first.meta)) else {
+    let Some(encoded) = encoding(&first.data, first.extras.as_ref(), first.meta.as_deref()) else {
         return "decoded, re-encoding refused";
     };
     if first.canonical {
@@ -417,7 +417,7 @@ fn decode_as<T: DeserializeOwned + Serialize>(
         bytes(data)
     );
     assert_eq!(second.meta, first.meta, "{}", bytes(&encoded));
-    let again = encoding(&second.data, second.extras.as_ref(), Some(&second.meta))
+    let again = encoding(&second.data, second.extras.as_ref(), second.meta.as_deref())
         .unwrap_or_else(|| panic!("the encoder refuses what it wrote: {}", bytes(&encoded)));
     assert_eq!(
         bytes(&again),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use tower_layer::Layer;
 
+use crate::owners::Owners;
 use crate::request::LayerState;
 use crate::response::default_error_response;
 use crate::service::SessionService;
@@ -106,6 +107,7 @@ impl SessionLayer {
                     .max_value_size()
                     .map_or(Self::DEFAULT_MAX_SIZE, |s| s.min(Self::DEFAULT_MAX_SIZE)),
                 save_on_server_error: false,
+                owners: false,
                 store: Arc::new(store),
             }),
         }
@@ -153,6 +155,50 @@ impl SessionLayer {
         Ok(self)
     }
 
+    /// Lets sessions have owners ([`Session::set_owner`](crate::Session::set_owner)),
+    /// kept in owner indexes in the store, so that [`Owners`] can list and
+    /// end every session of one owner ("log out everywhere").
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Owner`] when the store keeps no owner index
+    /// ([`SessionStore::owner_index`]): the memory and Redis stores do;
+    /// memcached, which cannot list what it holds, does not. Checked here,
+    /// at start-up, rather than at the first login.
+    ///
+    /// ```
+    /// use sessionkit::{store::memory::MemoryStore, SessionLayer};
+    ///
+    /// let layer = SessionLayer::new(MemoryStore::new()).with_owners().unwrap();
+    /// let owners = layer.owners().unwrap();
+    /// # let _ = owners;
+    /// ```
+    pub fn with_owners(mut self) -> Result<Self, Error> {
+        if !self.state.store.owner_index() {
+            return Err(Error::Owner {
+                session_name: String::new(),
+                message: format!(
+                    "the {} store keeps no owner index, so sessions cannot have owners; the memory and Redis stores keep them",
+                    self.state.store.name()
+                ),
+            });
+        }
+        Arc::make_mut(&mut self.state).owners = true;
+        Ok(self)
+    }
+
+    /// A handle on the layer's owner indexes, for code that runs outside a
+    /// request (an admin task, a password change): the same as the
+    /// [`Owners`] a handler extracts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Owner`] when the layer was not built
+    /// [`with_owners`](Self::with_owners).
+    pub fn owners(&self) -> Result<Owners, Error> {
+        Owners::of(&self.state)
+    }
+
     /// Replaces the response sent when a session cannot be loaded or saved.
     ///
     /// The default, [`default_error_response`], answers `503 Service
@@ -177,6 +223,19 @@ impl SessionLayer {
     {
         Arc::make_mut(&mut self.state).on_error = Arc::new(handler);
         self
+    }
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = &self.state;
+        f.debug_struct("SessionLayer")
+            .field("store", &state.store.name())
+            .field("configs", &state.configs)
+            .field("max_size", &state.max_size)
+            .field("save_on_server_error", &state.save_on_server_error)
+            .field("owners", &state.owners)
+            .finish_non_exhaustive()
     }
 }
 

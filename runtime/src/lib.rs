@@ -125,6 +125,8 @@ pub mod future;
 #[cfg(feature = "axum")]
 mod layer;
 #[cfg(feature = "axum")]
+mod owners;
+#[cfg(feature = "axum")]
 mod request;
 #[cfg(feature = "axum")]
 mod response;
@@ -150,6 +152,8 @@ pub use untyped::Untyped;
 pub use extract::{SessionFailure, SessionRejection};
 #[cfg(feature = "axum")]
 pub use layer::SessionLayer;
+#[cfg(feature = "axum")]
+pub use owners::{OwnedSession, Owners};
 #[cfg(feature = "axum")]
 pub use response::{default_error_response, RETRY_AFTER_SECS};
 #[cfg(feature = "axum")]

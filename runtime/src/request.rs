@@ -33,6 +33,8 @@ pub(crate) struct LayerState {
     pub(crate) max_size: usize,
     /// Whether a handler's 5xx response still saves its sessions' changes.
     pub(crate) save_on_server_error: bool,
+    /// Whether sessions may have owners (the store keeps owner indexes).
+    pub(crate) owners: bool,
 }
 
 impl LayerState {
@@ -96,6 +98,8 @@ pub(crate) struct Base {
     pub(crate) id: SessionId,
     /// Its store key, built once for the load and the save.
     pub(crate) key: String,
+    /// Its owner, as stored.
+    pub(crate) owner: Option<String>,
     /// The stored bytes, to tell a real change from none and to compare
     /// against when saving.
     pub(crate) bytes: Vec<u8>,
@@ -125,18 +129,20 @@ pub(crate) struct Expiry {
 }
 
 impl Expiry {
-    /// The expiry of a session whose own expiry is `own` (seconds, if set)
-    /// and which was created at `created` (if known), at `now()` (seconds
-    /// since the Unix epoch, asked only if needed), under `config`;
-    /// `None` when it is the config's expiry.
+    /// The expiry of a session whose own expiry is `own` (seconds, if set),
+    /// which was created at `created` (if known) and may live `lifetime`
+    /// seconds in all (if limited), at `now()` (seconds since the Unix
+    /// epoch, asked only if needed), under `config`; `None` when it is the
+    /// config's expiry.
     pub(crate) fn of(
         config: &SessionConfig,
         own: Option<u64>,
         created: Option<u64>,
+        lifetime: Option<u64>,
         now: impl FnOnce() -> u64,
     ) -> Option<Expiry> {
         let secs = own.unwrap_or(config.expiry_secs());
-        let left = match (config.max_lifetime_secs(), created) {
+        let left = match (lifetime, created) {
             (Some(lifetime), Some(created)) => {
                 created.saturating_add(lifetime).saturating_sub(now())
             }
@@ -166,7 +172,48 @@ pub(crate) struct Returned {
     pub(crate) destroyed: bool,
     /// How long it lives from now, if not its config's expiry.
     pub(crate) expiry: Option<Expiry>,
+    /// Whose session it is, if anyone's (boxed: most sessions have none).
+    pub(crate) owner: Option<Box<Owned>>,
 }
+
+/// What the owner index keeps of an owned session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Owned {
+    pub(crate) owner: String,
+    /// The index entry's value: `{"created":…,"expiry":…}`.
+    pub(crate) value: Vec<u8>,
+    /// The latest the session can live, in seconds since the Unix epoch.
+    pub(crate) until: u64,
+}
+
+/// The owner index key of `owner` under `config`: `prefix + "owner:" + owner`.
+pub(crate) fn index_key(config: &SessionConfig, owner: &str) -> String {
+    format!("{}owner:{owner}", config.prefix())
+}
+
+/// What a request changes in owner indexes besides its saves and deletes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct IndexWork {
+    /// Entered before the save, so that a session is never stored with an
+    /// owner whose index does not list it.
+    pub(crate) add: Option<IndexAdd>,
+    /// (index, session key) pairs taken out after the deletes; one left
+    /// behind is harmless, as listing an index prunes keys that are gone.
+    pub(crate) remove: Vec<(String, String)>,
+}
+
+/// An entry to put in an owner index.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct IndexAdd {
+    pub(crate) index: String,
+    pub(crate) key: String,
+    pub(crate) value: Vec<u8>,
+    pub(crate) until: u64,
+}
+
+/// The most sessions one owner index keeps: a new one beyond that ends the
+/// owner's session that would end first.
+pub(crate) const MAX_OWNED: usize = 100;
 
 /// A session's data as its handler left it, for [`settle`].
 pub(crate) struct Left<'a> {
@@ -182,6 +229,7 @@ pub(crate) struct Left<'a> {
     /// The data has keys its type does not declare.
     pub(crate) has_extras: bool,
     pub(crate) expiry: Option<Expiry>,
+    pub(crate) owner: Option<Box<Owned>>,
 }
 
 /// Decides what a session's data, as its handler left it, asks for.
@@ -204,6 +252,7 @@ pub(crate) fn settle<E>(
         bytes,
         has_extras,
         expiry,
+        owner,
     } = left;
     let changed = match (stored, &bytes) {
         (None, _) => true,
@@ -224,6 +273,7 @@ pub(crate) fn settle<E>(
         empty,
         destroyed,
         expiry,
+        owner,
     })
 }
 
@@ -246,6 +296,9 @@ pub(crate) struct Plan {
     /// The store's time to live and the cookie's `Max-Age`, if not the
     /// config's expiry.
     pub(crate) expiry: Option<Expiry>,
+    /// Owner index changes, for an owned session (boxed: nearly every
+    /// request has none).
+    pub(crate) index: Option<Box<IndexWork>>,
     pub(crate) state: Progress,
 }
 
@@ -312,6 +365,7 @@ impl Plan {
             delete: None,
             cookie: CookieAction::None,
             expiry: None,
+            index: None,
             state: Progress::Saving,
         }
     }
@@ -356,11 +410,15 @@ pub(crate) fn plan(slot: &mut Slot, max_size: usize) -> Result<Plan, Error> {
         empty,
         destroyed,
         expiry,
+        owner,
     } = returned;
     plan.expiry = expiry;
     let base = slot.base.take();
     if empty {
         let expire = base.is_some() || destroyed || slot.ended;
+        if base.as_ref().is_some_and(|base| base.owner.is_some()) {
+            plan.index = index_work(config, base.as_ref(), None, None);
+        }
         plan.delete = base.map(|base| base.key);
         plan.cookie = if expire {
             CookieAction::Expire
@@ -378,6 +436,13 @@ pub(crate) fn plan(slot: &mut Slot, max_size: usize) -> Result<Plan, Error> {
     let refresh = base.is_some() && expiry.is_some_and(|e| e.own && e.secs != config.expiry_secs());
     if !(changed || cycled || refresh) {
         return Ok(plan);
+    }
+    if owner.is_some() || base.as_ref().is_some_and(|base| base.owner.is_some()) {
+        let saved_key = match &base {
+            Some(base) if !cycled => base.key.clone(),
+            _ => config.store_key(&id),
+        };
+        plan.index = index_work(config, base.as_ref(), Some(&saved_key), owner.map(|o| *o));
     }
     let (key, bytes, expect) = match base {
         Some(base) if !cycled => {
@@ -423,6 +488,42 @@ pub(crate) fn plan(slot: &mut Slot, max_size: usize) -> Result<Plan, Error> {
         version: None,
     });
     Ok(plan)
+}
+
+/// What a session's owner index needs: `base` as stored (if it was), the
+/// key it is saved under (`None`: it is deleted) and its owner now.
+/// Nothing when the owner and the key stay as they were: saving an owned
+/// session costs no index round trip.
+fn index_work(
+    config: &SessionConfig,
+    base: Option<&Base>,
+    saved_key: Option<&str>,
+    owner: Option<Owned>,
+) -> Option<Box<IndexWork>> {
+    let before = base.and_then(|base| Some((base.owner.as_deref()?, base.key.as_str())));
+    let after = saved_key.zip(owner);
+    let same = match (&before, &after) {
+        (Some((was, old_key)), Some((key, owned))) => *was == owned.owner && old_key == key,
+        (None, None) => true,
+        _ => false,
+    };
+    if same {
+        return None;
+    }
+    let mut work = IndexWork::default();
+    if let Some((was, old_key)) = before {
+        work.remove
+            .push((index_key(config, was), old_key.to_owned()));
+    }
+    if let Some((key, owned)) = after {
+        work.add = Some(IndexAdd {
+            index: index_key(config, &owned.owner),
+            key: key.to_owned(),
+            value: owned.value,
+            until: owned.until,
+        });
+    }
+    Some(Box::new(work))
 }
 
 /// What to do after a save's answer.
@@ -526,6 +627,7 @@ mod tests {
         Base {
             id: id(n),
             key: CONFIG.store_key(&id(n)),
+            owner: None,
             bytes: bytes.as_bytes().to_vec(),
             version: Some(7),
         }
@@ -549,6 +651,7 @@ mod tests {
             empty,
             destroyed: false,
             expiry: None,
+            owner: None,
         }
     }
 
@@ -711,6 +814,153 @@ mod tests {
         assert_eq!(new.save.map(|s| s.expect), Some(Expected::Absent));
     }
 
+    type IndexCase = (
+        &'static str,
+        Option<Base>,
+        Option<String>,
+        Option<Owned>,
+        Option<IndexWork>,
+    );
+
+    #[test]
+    fn what_an_owned_session_asks_of_its_index() {
+        let owned = |owner: &str| {
+            Some(Owned {
+                owner: owner.into(),
+                value: b"v".to_vec(),
+                until: 9,
+            })
+        };
+        let stored = |owner: Option<&str>| {
+            let mut b = base(1, r#"{"n":1}"#);
+            b.owner = owner.map(String::from);
+            b
+        };
+        let key = |n| CONFIG.store_key(&id(n));
+        let index = |owner| index_key(&CONFIG, owner);
+        let add = |owner, n| {
+            Some(IndexAdd {
+                index: index(owner),
+                key: key(n),
+                value: b"v".to_vec(),
+                until: 9,
+            })
+        };
+        // (what, stored, saved under, owner now, index work)
+        let cases: Vec<IndexCase> = vec![
+            (
+                "no owner before or after",
+                Some(stored(None)),
+                Some(key(1)),
+                None,
+                None,
+            ),
+            (
+                "the same owner and key: no round trip",
+                Some(stored(Some("a"))),
+                Some(key(1)),
+                owned("a"),
+                None,
+            ),
+            (
+                "a new session with an owner",
+                None,
+                Some(key(1)),
+                owned("a"),
+                Some(IndexWork {
+                    add: add("a", 1),
+                    remove: vec![],
+                }),
+            ),
+            (
+                "an owner given on login",
+                Some(stored(None)),
+                Some(key(2)),
+                owned("a"),
+                Some(IndexWork {
+                    add: add("a", 2),
+                    remove: vec![],
+                }),
+            ),
+            (
+                "a new id: the new key in, the old out",
+                Some(stored(Some("a"))),
+                Some(key(2)),
+                owned("a"),
+                Some(IndexWork {
+                    add: add("a", 2),
+                    remove: vec![(index("a"), key(1))],
+                }),
+            ),
+            (
+                "another owner",
+                Some(stored(Some("a"))),
+                Some(key(1)),
+                owned("b"),
+                Some(IndexWork {
+                    add: add("b", 1),
+                    remove: vec![(index("a"), key(1))],
+                }),
+            ),
+            (
+                "the owner cleared",
+                Some(stored(Some("a"))),
+                Some(key(1)),
+                None,
+                Some(IndexWork {
+                    add: None,
+                    remove: vec![(index("a"), key(1))],
+                }),
+            ),
+            (
+                "deleted",
+                Some(stored(Some("a"))),
+                None,
+                None,
+                Some(IndexWork {
+                    add: None,
+                    remove: vec![(index("a"), key(1))],
+                }),
+            ),
+        ];
+        for (what, base, saved, owner, want) in cases {
+            let work = index_work(&CONFIG, base.as_ref(), saved.as_deref(), owner);
+            assert_eq!(work.map(|w| *w), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_plan_carries_its_index_work() {
+        let mut r = returned(2, Some(r#"{"n":1}"#), true, false);
+        r.owner = Some(Box::new(Owned {
+            owner: "a".into(),
+            value: b"v".to_vec(),
+            until: 9,
+        }));
+        let plan = plan(&mut slot(Some(base(1, r#"{"n":1}"#)), r), MAX).unwrap();
+        let work = plan.index.expect("index work");
+        assert_eq!(work.add.map(|a| a.key), Some(CONFIG.store_key(&id(2))));
+        // An emptied owned session leaves its index.
+        let mut stored = base(1, r#"{"n":1}"#);
+        stored.owner = Some("a".into());
+        let plan = plan_of(Some(stored), returned(1, Some("{}"), true, true));
+        assert_eq!(
+            plan.index.map(|w| w.remove),
+            Some(vec![(index_key(&CONFIG, "a"), CONFIG.store_key(&id(1)))])
+        );
+        // Nothing for a session without an owner.
+        assert!(plan_of(
+            Some(base(1, "{}")),
+            returned(1, Some(r#"{"n":2}"#), true, false)
+        )
+        .index
+        .is_none());
+    }
+
+    fn plan_of(base: Option<Base>, returned: Returned) -> Plan {
+        plan(&mut slot(base, returned), MAX).unwrap()
+    }
+
     #[test]
     fn the_expiry_of_a_session() {
         const DAY: u64 = 86_400;
@@ -764,12 +1014,12 @@ mod tests {
             ),
         ];
         for (what, config, own, created, want) in cases {
-            let expiry = Expiry::of(config, own, created, || now);
+            let expiry = Expiry::of(config, own, created, config.max_lifetime_secs(), || now);
             assert_eq!(expiry.map(|e| (e.secs, e.own)), want, "{what}");
         }
         // The clock is read only for a lifetime that has begun.
-        Expiry::of(&CONFIG, Some(60), Some(now), || unreachable!());
-        Expiry::of(&lifetime, Some(60), None, || unreachable!());
+        Expiry::of(&CONFIG, Some(60), Some(now), None, || unreachable!());
+        Expiry::of(&lifetime, Some(60), None, Some(45 * DAY), || unreachable!());
     }
 
     #[test]
@@ -939,6 +1189,7 @@ mod tests {
             bytes: bytes.map(|b| b.as_bytes().to_vec()),
             has_extras: false,
             expiry: None,
+            owner: None,
         }
     }
 

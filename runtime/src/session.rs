@@ -10,8 +10,9 @@ use crate::codec::{self, Extras, Meta};
 use crate::commit::Commit;
 use crate::config::{whole_secs, ConfigError};
 use crate::observe::{self, Call, Found, Operation};
+use crate::owners::check_owner;
 use crate::request::{
-    self, Base, Expected, Expiry, Left, Progress, RequestState, Returned, Slot, SlotState,
+    self, Base, Expected, Expiry, Left, Owned, Progress, RequestState, Returned, Slot, SlotState,
 };
 use crate::{Error, SessionConfig, SessionData, SessionId};
 
@@ -42,8 +43,9 @@ use crate::{Error, SessionConfig, SessionData, SessionId};
 pub struct Session<T: SessionData> {
     data: T,
     extras: Option<Extras>,
-    /// What sessionkit keeps about the session besides its data.
-    meta: Meta,
+    /// What sessionkit keeps about the session besides its data, if
+    /// anything (boxed: most sessions have none).
+    meta: Option<Box<Meta>>,
     id: SessionId,
     loaded: bool,
     destroyed: bool,
@@ -75,7 +77,7 @@ impl<T: SessionData> Session<T> {
     pub fn destroy(&mut self) {
         self.data = T::default();
         self.extras = None;
-        self.meta = Meta::default();
+        self.meta = None;
         self.id = SessionId::generate();
         self.destroyed = true;
     }
@@ -124,18 +126,93 @@ impl<T: SessionData> Session<T> {
         let secs = whole_secs(expiry);
         sessionkit_rules::check_expiry(secs)
             .map_err(|message| ConfigError::one(Field::Expiry, message))?;
-        self.meta.expiry = Some(secs);
+        self.meta_mut().expiry = Some(secs);
         Ok(())
     }
 
     /// Goes back to the config's expiry.
     pub fn clear_expiry(&mut self) {
-        self.meta.expiry = None;
+        if let Some(meta) = &mut self.meta {
+            meta.expiry = None;
+        }
     }
 
     /// The session's own expiry, if [`set_expiry`](Self::set_expiry) gave it one.
     pub fn expiry(&self) -> Option<Duration> {
-        self.meta.expiry.map(Duration::from_secs)
+        self.meta
+            .as_ref()
+            .and_then(|meta| meta.expiry)
+            .map(Duration::from_secs)
+    }
+
+    /// Marks whose session this is, for example a user id on login, so that
+    /// [`Owners`](crate::Owners) can list it and end it with the owner's
+    /// other sessions ("log out everywhere"). Kept with the session across
+    /// requests and a new id, until [`clear_owner`](Self::clear_owner) or
+    /// [`destroy`](Self::destroy).
+    ///
+    /// The store's owner index is written when the response is sent, before
+    /// the session itself (a session is never stored with an owner whose
+    /// index misses it), and only when the owner or the id changed. An
+    /// owned session lives at most its config's `max_lifetime`, or 400 days
+    /// without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Owner`] when the layer was not built
+    /// [`with_owners`](crate::SessionLayer::with_owners), or `owner` is not
+    /// 1 to 128 visible ASCII characters; the session keeps the owner it had.
+    pub fn set_owner(&mut self, owner: impl Into<String>) -> Result<(), Error> {
+        let owner = owner.into();
+        let problem = if self.request.layer.owners {
+            check_owner(&owner).err()
+        } else {
+            Some(
+                "the session layer keeps no owner index; build it with `SessionLayer::with_owners`"
+                    .to_owned(),
+            )
+        };
+        if let Some(message) = problem {
+            let slots = self.request.slots();
+            let session_name = slots
+                .get(self.slot)
+                .map_or("", |slot| slot.config.session_name())
+                .to_owned();
+            return Err(Error::Owner {
+                session_name,
+                message,
+            });
+        }
+        self.meta_mut().owner = Some(owner);
+        Ok(())
+    }
+
+    /// Takes the session out of its owner's index; it stays as it is
+    /// otherwise.
+    pub fn clear_owner(&mut self) {
+        if let Some(meta) = &mut self.meta {
+            meta.owner = None;
+        }
+    }
+
+    /// Whose session this is, if [`set_owner`](Self::set_owner) said.
+    pub fn owner(&self) -> Option<&str> {
+        self.meta.as_ref()?.owner.as_deref()
+    }
+
+    fn meta_mut(&mut self) -> &mut Meta {
+        self.meta.get_or_insert_with(Box::default)
+    }
+
+    /// The store keys this session is known by: as stored, and under its
+    /// id now (they differ after [`cycle_id`](Self::cycle_id)).
+    pub(crate) fn keys(&self, config: &SessionConfig) -> Vec<String> {
+        let mut keys = vec![config.store_key(&self.id)];
+        let slots = self.request.slots();
+        if let Some(base) = slots.get(self.slot).and_then(|slot| slot.base.as_ref()) {
+            keys.push(base.key.clone());
+        }
+        keys
     }
 
     /// Saves the session now, rather than after the handler returns, and
@@ -211,7 +288,7 @@ impl<T: SessionData> Session<T> {
             slot.ended = true;
             self.data = T::default();
             self.extras = None;
-            self.meta = Meta::default();
+            self.meta = None;
             self.id = SessionId::generate();
             self.loaded = false;
             return Err(Error::Ended {
@@ -239,6 +316,7 @@ impl<T: SessionData> Session<T> {
                 slot.base = Some(Base {
                     id: save.id,
                     key: save.key,
+                    owner: self.owner().map(str::to_owned),
                     bytes: save.bytes,
                     version: save.version,
                 });
@@ -261,77 +339,95 @@ impl<T: SessionData> Session<T> {
         headers: &http::HeaderMap,
         start_fresh: bool,
     ) -> Result<Option<Self>, Error> {
-        let layer = &request.layer;
-        let config = layer.config_for(T::CONFIG);
+        let config = request.layer.config_for(T::CONFIG);
         if let Some(session) = Self::take_over(request, &config)? {
             return Ok(Some(session));
         }
-        let mut base = None;
-        let mut decoded = None;
-        // A session found past its `max_lifetime`: ended like a destroyed one.
-        let mut ended = None;
-        if let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) {
-            let key = config.store_key(&id);
-            let mut call = Call::start(layer, &config, Operation::Load, None);
-            let loading = call.scope(|| layer.store.load_versioned(&key, config.expiry()));
-            let loaded = call.traced(loading).await;
-            call.stop();
-            let loaded = match loaded {
-                Ok(loaded) => loaded,
-                Err(source) => {
-                    call.finish(layer, &config, Operation::Load, "error", Some(&source));
-                    return Err(Error::Store {
-                        session_name: config.session_name().to_owned(),
-                        source,
-                    });
-                }
-            };
-            let loaded = loaded.map(|stored| {
-                let d = codec::decode::<T>(&stored.value);
-                (stored, d)
-            });
-            let found = match &loaded {
-                None => Found::Miss,
-                Some((_, Ok(_))) => Found::Hit,
-                Some((_, Err(_))) => Found::Undecodable,
-            };
-            observe::found(layer, &config, found);
-            call.finish(layer, &config, Operation::Load, found.as_str(), None);
-            if let Some((stored, d)) = loaded {
-                match d {
-                    Ok(d) => {
-                        let found = Base {
-                            id,
-                            key,
-                            bytes: stored.value,
-                            version: stored.version,
-                        };
-                        if outlived(&config, &d.meta) {
-                            tracing::debug!(
-                                session = config.session_name(),
-                                "the session is older than its max_lifetime; it is ended"
-                            );
-                            ended = Some(found);
-                        } else {
-                            decoded = Some(d);
-                            base = Some(found);
-                        }
-                    }
-                    Err(error) => tracing::warn!(
-                        session = config.session_name(),
-                        %error,
-                        "stored session data does not decode; starting a fresh session with a new id"
-                    ),
-                }
+        let loaded = match crate::cookie::session_id_from(headers, config.cookie_name()) {
+            Some(id) => Self::load(request, &config, id).await?,
+            None => Loaded::Missing,
+        };
+        // Everything from here on is done without waiting, so that none of
+        // it is kept in the future across the load.
+        Ok(Self::open(request, config, loaded, start_fresh))
+    }
+
+    /// Loads and decodes the stored session `id`.
+    async fn load(
+        request: &RequestState,
+        config: &SessionConfig,
+        id: SessionId,
+    ) -> Result<Loaded<T>, Error> {
+        let layer = &request.layer;
+        let key = config.store_key(&id);
+        let mut call = Call::start(layer, config, Operation::Load, None);
+        let loading = call.scope(|| layer.store.load_versioned(&key, config.expiry()));
+        let loaded = call.traced(loading).await;
+        call.stop();
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(source) => {
+                call.finish(layer, config, Operation::Load, "error", Some(&source));
+                return Err(Error::Store {
+                    session_name: config.session_name().to_owned(),
+                    source,
+                });
             }
+        };
+        let loaded = loaded.map(|stored| {
+            let d = codec::decode::<T>(&stored.value);
+            (stored, d)
+        });
+        let found = match &loaded {
+            None => Found::Miss,
+            Some((_, Ok(_))) => Found::Hit,
+            Some((_, Err(_))) => Found::Undecodable,
+        };
+        observe::found(layer, config, found);
+        call.finish(layer, config, Operation::Load, found.as_str(), None);
+        let Some((stored, d)) = loaded else {
+            return Ok(Loaded::Missing);
+        };
+        let d = match d {
+            Ok(d) => d,
+            Err(error) => {
+                tracing::warn!(
+                    session = config.session_name(),
+                    %error,
+                    "stored session data does not decode; starting a fresh session with a new id"
+                );
+                return Ok(Loaded::Missing);
+            }
+        };
+        let base = Base {
+            id,
+            key,
+            owner: d.meta.as_ref().and_then(|meta| meta.owner.clone()),
+            bytes: stored.value,
+            version: stored.version,
+        };
+        if outlived(config, d.meta.as_deref()) {
+            tracing::debug!(
+                session = config.session_name(),
+                "the session is older than its lifetime; it is ended"
+            );
+            return Ok(Loaded::Ended(base));
         }
-        if let Some(found) = ended {
-            return Ok(Self::end(request, config, found, start_fresh));
-        }
-        let (data, extras, meta, canonical) = match decoded {
-            Some(d) => (d.data, d.extras, d.meta, d.canonical),
-            None if !start_fresh => return Ok(None),
-            None => (T::default(), None, Meta::default(), false),
+        Ok(Loaded::Found(base, d))
+    }
+
+    /// The session a request gets from what was loaded.
+    fn open(
+        request: &Arc<RequestState>,
+        config: SessionConfig,
+        loaded: Loaded<T>,
+        start_fresh: bool,
+    ) -> Option<Self> {
+        let (base, data, extras, meta, canonical) = match loaded {
+            Loaded::Found(base, d) => (Some(base), d.data, d.extras, d.meta, d.canonical),
+            Loaded::Ended(found) => return Self::end(request, config, found, start_fresh),
+            Loaded::Missing if !start_fresh => return None,
+            Loaded::Missing => (None, T::default(), None, None, false),
         };
         let id = base.as_ref().map(|base| base.id);
         let mut slots = request.slots();
@@ -346,7 +442,7 @@ impl<T: SessionData> Session<T> {
         });
         let slot = slots.len() - 1;
         drop(slots);
-        Ok(Some(Session {
+        Some(Session {
             data,
             extras,
             meta,
@@ -355,7 +451,7 @@ impl<T: SessionData> Session<T> {
             destroyed: false,
             request: Arc::clone(request),
             slot,
-        }))
+        })
     }
 
     /// The session of a request whose stored session `found` is past its
@@ -380,6 +476,7 @@ impl<T: SessionData> Session<T> {
                 empty: true,
                 destroyed: true,
                 expiry: None,
+                owner: None,
             }))
         };
         let mut slots = request.slots();
@@ -396,7 +493,7 @@ impl<T: SessionData> Session<T> {
         start_fresh.then(|| Session {
             data: T::default(),
             extras: None,
-            meta: Meta::default(),
+            meta: None,
             id,
             loaded: false,
             destroyed: true,
@@ -461,7 +558,8 @@ impl<T: SessionData> Session<T> {
         // The encoding is compared in a scratch buffer and copied out only
         // when it differs from what was loaded: a read allocates nothing.
         let mut bytes = None;
-        codec::with_encoding(&self.data, self.extras.as_ref(), Some(&self.meta), |ours| {
+        let meta = self.meta.as_deref();
+        codec::with_encoding(&self.data, self.extras.as_ref(), meta, |ours| {
             if stored != Some(ours) {
                 bytes = Some(ours.to_vec());
             }
@@ -473,7 +571,14 @@ impl<T: SessionData> Session<T> {
             canonical,
             bytes,
             has_extras: self.extras.is_some(),
-            expiry: Expiry::of(config, self.meta.expiry, self.meta.created, now_secs),
+            expiry: Expiry::of(
+                config,
+                meta.and_then(|meta| meta.expiry),
+                meta.and_then(|meta| meta.created),
+                lifetime(config, meta),
+                now_secs,
+            ),
+            owner: owned(config, meta),
         };
         request::settle(
             left,
@@ -482,7 +587,7 @@ impl<T: SessionData> Session<T> {
             // encoding of what was stored.
             |stored, ours| match codec::decode::<T>(stored) {
                 Ok(d) => {
-                    codec::with_encoding(&d.data, d.extras.as_ref(), Some(&d.meta), |theirs| {
+                    codec::with_encoding(&d.data, d.extras.as_ref(), d.meta.as_deref(), |theirs| {
                         theirs == ours
                     })
                 }
@@ -533,6 +638,15 @@ impl<T: SessionData + std::fmt::Debug> std::fmt::Debug for Session<T> {
     }
 }
 
+/// What a load found.
+enum Loaded<T> {
+    /// Nothing, or nothing that decodes.
+    Missing,
+    Found(Base, codec::Decoded<T>),
+    /// A session past its lifetime.
+    Ended(Base),
+}
+
 /// Seconds since the Unix epoch.
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -540,18 +654,44 @@ fn now_secs() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// Records when a session was created, the first time it is returned
-/// under a config with a `max_lifetime` (a session stored before that was
-/// set starts its lifetime then).
-fn stamp(meta: &mut Meta, config: &SessionConfig) {
-    if config.max_lifetime_secs().is_some() && meta.created.is_none() {
-        meta.created = Some(now_secs());
+/// Records when a session was created, the first time it is returned with
+/// a lifetime (a session stored before its config had a `max_lifetime`, or
+/// before it had an owner, starts its lifetime then).
+fn stamp(meta: &mut Option<Box<Meta>>, config: &SessionConfig) {
+    if lifetime(config, meta.as_deref()).is_some() {
+        let meta = meta.get_or_insert_with(Box::default);
+        if meta.created.is_none() {
+            meta.created = Some(now_secs());
+        }
     }
 }
 
-/// Whether a stored session is past its config's `max_lifetime`.
-fn outlived(config: &SessionConfig, meta: &Meta) -> bool {
-    match (config.max_lifetime_secs(), meta.created) {
+/// How long a session may live in all, if that is limited: its config's
+/// `max_lifetime`, or 400 days for an owned session, so that the owner
+/// index, which lives until its sessions' end, never outlives one.
+fn lifetime(config: &SessionConfig, meta: Option<&Meta>) -> Option<u64> {
+    config.max_lifetime_secs().or(meta
+        .and_then(|meta| meta.owner.as_ref())
+        .map(|_| sessionkit_rules::MAX_EXPIRY_SECS))
+}
+
+/// What the owner index keeps of an owned session.
+fn owned(config: &SessionConfig, meta: Option<&Meta>) -> Option<Box<Owned>> {
+    let meta = meta?;
+    let owner = meta.owner.as_ref()?;
+    let created = meta.created.unwrap_or_else(now_secs);
+    let expiry = meta.expiry.unwrap_or(config.expiry_secs());
+    let lifetime = lifetime(config, Some(meta)).unwrap_or(sessionkit_rules::MAX_EXPIRY_SECS);
+    Some(Box::new(Owned {
+        owner: owner.clone(),
+        value: format!(r#"{{"created":{created},"expiry":{expiry}}}"#).into_bytes(),
+        until: created.saturating_add(lifetime),
+    }))
+}
+
+/// Whether a stored session is past its lifetime.
+fn outlived(config: &SessionConfig, meta: Option<&Meta>) -> bool {
+    match (lifetime(config, meta), meta.and_then(|meta| meta.created)) {
         (Some(lifetime), Some(created)) => now_secs() >= created.saturating_add(lifetime),
         _ => false,
     }
