@@ -259,6 +259,13 @@ macro_rules! __checks {
                 save_if_is_atomic,
                 value_over_the_size_limit_is_refused,
                 value_at_the_size_limit_is_stored,
+                stores_without_an_owner_index_refuse_its_calls,
+                index_add_then_list_gives_values_and_ttls,
+                index_add_replaces_an_entry,
+                index_remove_removes_entries,
+                index_entries_past_their_until_are_dropped,
+                index_over_max_evicts_the_earliest_until,
+                index_list_drops_and_forgets_gone_sessions,
             }
             lifecycle {
                 fresh_visitor_gets_a_cookie_and_a_stored_session,

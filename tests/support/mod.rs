@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use sessionkit::store::{Expect, SaveOutcome, StoreFuture, Stored};
+use sessionkit::store::{Expect, IndexEntry, SaveOutcome, StoreFuture, Stored};
 use sessionkit::SessionStore;
 
 /// Serves `app` on a free loopback port until the test's runtime ends.
@@ -258,6 +258,25 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     }
     fn max_value_size(&self) -> Option<usize> {
         self.inner.max_value_size()
+    }
+    fn owner_index(&self) -> bool {
+        self.inner.owner_index()
+    }
+    fn index_add<'a>(
+        &'a self,
+        index: &'a str,
+        key: &'a str,
+        value: &'a [u8],
+        until: u64,
+        max: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.inner.index_add(index, key, value, until, max)
+    }
+    fn index_remove<'a>(&'a self, index: &'a str, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        self.inner.index_remove(index, keys)
+    }
+    fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        self.inner.index_list(index)
     }
 }
 
