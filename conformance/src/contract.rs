@@ -19,6 +19,15 @@
 //!   limit is stored, and one over it is refused with a
 //!   [permanent](sessionkit::ErrorClass::Permanent) error before anything
 //!   is written;
+//! * when the store keeps owner indexes
+//!   ([`owner_index`](SessionStore::owner_index) is `true`): `index_list`
+//!   gives what `index_add` recorded, with each session's time to live;
+//!   `index_add` replaces an entry, drops entries whose `until` has passed
+//!   and, over `max`, those with the earliest `until`, answering their
+//!   keys; `index_remove` removes entries; an index lives no longer than
+//!   its latest `until`; `index_list` leaves out and forgets the entries of
+//!   sessions that are gone. When it keeps none, the three calls fail with
+//!   a permanent error;
 //! * every failure is a [`StoreError`]: a store
 //!   call that panics, or does not answer within 10 seconds, fails the
 //!   check.
