@@ -1181,7 +1181,7 @@ async fn owner_index_calls_are_refused() {
             .await
             .unwrap_err(),
         store
-            .index_remove("session:owner:u", &[key.clone()])
+            .index_remove("session:owner:u", std::slice::from_ref(&key))
             .await
             .unwrap_err(),
         store.index_list("session:owner:u").await.unwrap_err(),

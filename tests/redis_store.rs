@@ -957,7 +957,10 @@ async fn an_owner_index_is_one_hash_that_expires_at_its_latest_until() {
         within(ttl(&mut raw, &index).await, 600);
 
         // Removing the latest entry brings the expiry back to the next.
-        store.index_remove(&index, &[b.clone()]).await.unwrap();
+        store
+            .index_remove(&index, std::slice::from_ref(&b))
+            .await
+            .unwrap();
         within(ttl(&mut raw, &index).await, 100);
 
         // A session gone leaves the index at the next list; the index,
@@ -983,7 +986,10 @@ async fn an_owner_index_is_one_hash_that_expires_at_its_latest_until() {
         assert_eq!(store.index_list(&index).await.unwrap().len(), 1);
         let hlen: i64 = cmd("HLEN").arg(&index).query_async(&mut raw).await.unwrap();
         assert_eq!(hlen, 1);
-        store.index_remove(&index, &[a.clone()]).await.unwrap();
+        store
+            .index_remove(&index, std::slice::from_ref(&a))
+            .await
+            .unwrap();
         let exists: i64 = cmd("EXISTS")
             .arg(&index)
             .query_async(&mut raw)
