@@ -1167,3 +1167,30 @@ async fn errors_never_show_a_session_id() {
         assert!(!text.contains(&id[..6]), "{text}");
     }
 }
+
+/// memcached keeps no owner index: the store says so, and each index call
+/// fails with a permanent error that says why, sending nothing.
+#[tokio::test]
+async fn owner_index_calls_are_refused() {
+    let store = fresh(1);
+    assert!(!store.owner_index());
+    let key = format!("session:{}", new_id());
+    let errors = [
+        store
+            .index_add("session:owner:u", &key, b"v", 4_000_000_000, 10)
+            .await
+            .unwrap_err(),
+        store
+            .index_remove("session:owner:u", std::slice::from_ref(&key))
+            .await
+            .unwrap_err(),
+        store.index_list("session:owner:u").await.unwrap_err(),
+    ];
+    for error in errors {
+        assert_eq!(error.class(), ErrorClass::Permanent, "{error}");
+        assert_eq!(error.to_string(), "this store keeps no owner index");
+    }
+    let stats = counters(&store.servers[0]);
+    assert_eq!(stats.get("cmd_get"), Some(&0), "{stats:?}");
+    assert_eq!(stats.get("cmd_set"), Some(&0), "{stats:?}");
+}

@@ -110,3 +110,33 @@ async fn failover_under_load(fault: Fault) {
     .await
     .expect("never a hang");
 }
+
+/// The store through Sentinel keeps owner indexes as the others do: the
+/// conformance checks of the index, on the master the Sentinels name.
+#[tokio::test]
+async fn the_sentinel_store_keeps_owner_indexes() {
+    use sessionkit_conformance::contract;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let setup = SentinelSetup::start();
+        let store = || async {
+            RedisStore::from_sentinel(setup.sentinel_urls(), MASTER_NAME)
+                .await
+                .unwrap()
+        };
+        assert!(sessionkit::SessionStore::owner_index(&store().await));
+        contract::index_add_then_list_gives_values_and_ttls(store().await)
+            .await
+            .unwrap();
+        contract::index_add_replaces_an_entry(store().await)
+            .await
+            .unwrap();
+        contract::index_remove_removes_entries(store().await)
+            .await
+            .unwrap();
+        contract::index_over_max_evicts_the_earliest_until(store().await)
+            .await
+            .unwrap();
+    })
+    .await
+    .expect("never a hang");
+}

@@ -891,3 +891,176 @@ async fn error_messages_never_show_a_session_id() {
     .await
     .expect("never a hang");
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An owner index is one hash: field the session key, value `<until>
+/// <value>`; it expires at its latest until (kept so by `index_add` and
+/// `index_remove`), an entry whose session is gone leaves it at the next
+/// list, and an index left empty is deleted. The scripts work again after
+/// `SCRIPT FLUSH` (sent as `EVAL` on `NOSCRIPT`).
+#[tokio::test]
+async fn an_owner_index_is_one_hash_that_expires_at_its_latest_until() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let redis = RedisServer::start();
+        let mut raw = raw(&redis.url()).await;
+        let store = managed(&redis.url()).await;
+        let index = format!("session:owner:user-{}", new_id());
+        let (a, b) = (
+            format!("session:{}", new_id()),
+            format!("session:{}", new_id()),
+        );
+        for key in [&a, &b] {
+            store.save(key, b"{}", TTL).await.unwrap();
+        }
+        let now = unix_now();
+        let evicted = store
+            .index_add(&index, &a, b"ua 1\r\n", now + 300, 10)
+            .await
+            .unwrap();
+        assert!(evicted.is_empty());
+        let kind: String = cmd("TYPE").arg(&index).query_async(&mut raw).await.unwrap();
+        assert_eq!(kind, "hash");
+        let field: Vec<u8> = cmd("HGET")
+            .arg(&index)
+            .arg(&a)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(field, format!("{} ua 1\r\n", now + 300).into_bytes());
+        let within = |ttl: i64, want: u64| {
+            let want = i64::try_from(want).unwrap();
+            assert!((want - 3..=want).contains(&ttl), "TTL {ttl}, want {want}");
+        };
+        within(ttl(&mut raw, &index).await, 300);
+
+        // A later until moves the expiry out; an earlier one leaves it.
+        store
+            .index_add(&index, &b, b"v", now + 600, 10)
+            .await
+            .unwrap();
+        within(ttl(&mut raw, &index).await, 600);
+        let _: () = cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        store
+            .index_add(&index, &a, b"v", now + 100, 10)
+            .await
+            .unwrap();
+        within(ttl(&mut raw, &index).await, 600);
+
+        // Removing the latest entry brings the expiry back to the next.
+        store
+            .index_remove(&index, std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        within(ttl(&mut raw, &index).await, 100);
+
+        // A session gone leaves the index at the next list; the index,
+        // left empty, is deleted.
+        store.delete(&a).await.unwrap();
+        assert!(store.index_list(&index).await.unwrap().is_empty());
+        let exists: i64 = cmd("EXISTS")
+            .arg(&index)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "an index left empty is deleted");
+
+        // Several entries, one gone: HLEN drops by one.
+        for key in [&a, &b] {
+            store.save(key, b"{}", TTL).await.unwrap();
+            store
+                .index_add(&index, key, b"v", now + 600, 10)
+                .await
+                .unwrap();
+        }
+        store.delete(&b).await.unwrap();
+        assert_eq!(store.index_list(&index).await.unwrap().len(), 1);
+        let hlen: i64 = cmd("HLEN").arg(&index).query_async(&mut raw).await.unwrap();
+        assert_eq!(hlen, 1);
+        store
+            .index_remove(&index, std::slice::from_ref(&a))
+            .await
+            .unwrap();
+        let exists: i64 = cmd("EXISTS")
+            .arg(&index)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "an index emptied by index_remove is deleted");
+    })
+    .await
+    .expect("never a hang");
+}
+
+/// A session key stored without an expiry (not by this store) is listed
+/// as alive, with the time left to its until.
+#[tokio::test]
+async fn a_session_key_without_expiry_is_listed_until_its_until() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut raw = raw(&SINGLE.url()).await;
+        let store = managed(&SINGLE.url()).await;
+        let index = format!("session:owner:user-{}", new_id());
+        let key = format!("session:{}", new_id());
+        let _: () = cmd("SET")
+            .arg(&key)
+            .arg("{}")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        store
+            .index_add(&index, &key, b"v", unix_now() + 120, 10)
+            .await
+            .unwrap();
+        let listed = store.index_list(&index).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        let ttl = listed[0].ttl;
+        assert!(
+            ttl <= Duration::from_secs(120) && ttl >= Duration::from_secs(115),
+            "{ttl:?}"
+        );
+        store.delete(&key).await.unwrap();
+    })
+    .await
+    .expect("never a hang");
+}
+
+/// An index key holding another type is a permanent error, like a
+/// session key of another type.
+#[tokio::test]
+async fn an_index_key_of_another_type_is_a_permanent_error() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut raw = raw(&SINGLE.url()).await;
+        let store = managed(&SINGLE.url()).await;
+        let index = format!("session:owner:user-{}", new_id());
+        let _: () = cmd("SET")
+            .arg(&index)
+            .arg("not a hash")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let key = format!("session:{}", new_id());
+        let added = store
+            .index_add(&index, &key, b"v", unix_now() + 60, 10)
+            .await;
+        let listed = store.index_list(&index).await;
+        for error in [added.unwrap_err(), listed.unwrap_err()] {
+            assert_eq!(error.class(), ErrorClass::Permanent, "{error:?}");
+            assert!(matches!(
+                redis_cause(&error),
+                RedisStoreError::Command { .. }
+            ));
+        }
+        let _: () = cmd("DEL").arg(&index).query_async(&mut raw).await.unwrap();
+    })
+    .await
+    .expect("never a hang");
+}

@@ -19,6 +19,15 @@
 //!   limit is stored, and one over it is refused with a
 //!   [permanent](sessionkit::ErrorClass::Permanent) error before anything
 //!   is written;
+//! * when the store keeps owner indexes
+//!   ([`owner_index`](SessionStore::owner_index) is `true`): `index_list`
+//!   gives what `index_add` recorded, with each session's time to live;
+//!   `index_add` replaces an entry, drops entries whose `until` has passed
+//!   and, over `max`, those with the earliest `until`, answering their
+//!   keys; `index_remove` removes entries; an index lives no longer than
+//!   its latest `until`; `index_list` leaves out and forgets the entries of
+//!   sessions that are gone. When it keeps none, the three calls fail with
+//!   a permanent error;
 //! * every failure is a [`StoreError`]: a store
 //!   call that panics, or does not answer within 10 seconds, fails the
 //!   check.
@@ -35,7 +44,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use sessionkit::store::{Expect, SaveOutcome, SessionStore, StoreError};
+use sessionkit::store::{Expect, IndexEntry, SaveOutcome, SessionStore, StoreError};
 use sessionkit::{ErrorClass, SessionId};
 
 use crate::check::{bytes, ensure, ensure_eq, skipped, Bytes, Cx, Failure};
@@ -1077,4 +1086,432 @@ pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec
     })
     .await;
     outputs.into_iter().flatten().collect()
+}
+
+/// How long the owner index checks wait for an `until` of one second from
+/// now to have passed: up to a second to its start, the second itself, and
+/// a margin.
+const UNTIL_WAIT: Duration = Duration::from_millis(2500);
+
+/// The until of index entries that must outlive the check: ten minutes.
+const LATER: u64 = 600;
+
+/// The system clock, in whole seconds since the Unix epoch: what an owner
+/// index entry's `until` counts in.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// An owner index key no check used before.
+fn index_key() -> String {
+    format!("conformance:owner:{}", SessionId::generate())
+}
+
+/// Whether the store keeps owner indexes; if not, says the check is
+/// skipped.
+fn claims_owner_index<S: SessionStore>(cx: Cx, store: &S) -> bool {
+    let claimed = store.owner_index();
+    if !claimed {
+        skipped(
+            cx,
+            "the store keeps no owner index (owner_index() is false); \
+             stores_without_an_owner_index_refuse_its_calls checks that it says so",
+        );
+    }
+    claimed
+}
+
+/// What `index_list` gives for `index`, sorted by session key.
+async fn listed<S: SessionStore>(
+    cx: Cx,
+    store: &S,
+    index: &str,
+) -> Result<Vec<IndexEntry>, Failure> {
+    let mut entries = cx.call("index_list", || store.index_list(index)).await?;
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(entries)
+}
+
+/// The session keys of `entries`.
+fn keys_of(entries: &[IndexEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.key.clone()).collect()
+}
+
+/// `keys`, sorted.
+fn sorted(keys: &[&String]) -> Vec<String> {
+    let mut keys: Vec<String> = keys.iter().map(|k| (*k).clone()).collect();
+    keys.sort();
+    keys
+}
+
+/// `index_add` of `key` with `value`, until `until`, at most `max`: the
+/// keys it evicted, sorted.
+async fn index_add<S: SessionStore>(
+    cx: Cx,
+    store: &S,
+    index: &str,
+    (key, value): (&str, &[u8]),
+    until: u64,
+    max: usize,
+) -> Result<Vec<String>, Failure> {
+    let mut evicted = cx
+        .call("index_add", || {
+            store.index_add(index, key, value, until, max)
+        })
+        .await?;
+    evicted.sort();
+    Ok(evicted)
+}
+
+/// A store whose [`owner_index`](SessionStore::owner_index) is `false`
+/// answers `index_add`, `index_remove` and `index_list` with a
+/// [permanent](ErrorClass::Permanent) error, never a silent success: a
+/// layer that went on without one would believe sessions recorded that
+/// are not, and a "log out everywhere" would end none of them.
+pub async fn stores_without_an_owner_index_refuse_its_calls<S: SessionStore>(
+    store: S,
+) -> Result<(), Failure> {
+    let cx = Cx("stores_without_an_owner_index_refuse_its_calls");
+    if store.owner_index() {
+        skipped(
+            cx,
+            "the store keeps owner indexes (owner_index() is true); the index checks apply",
+        );
+        return Ok(());
+    }
+    let (index, key) = (index_key(), key());
+    let until = unix_now() + LATER;
+    let keys = [key.clone()];
+    let answers = [
+        (
+            "index_add",
+            cx.attempt("index_add", || {
+                store.index_add(&index, &key, b"v", until, 10)
+            })
+            .await?
+            .map(|evicted| format!("{evicted:?}")),
+        ),
+        (
+            "index_remove",
+            cx.attempt("index_remove", || store.index_remove(&index, &keys))
+                .await?
+                .map(|()| "()".to_owned()),
+        ),
+        (
+            "index_list",
+            cx.attempt("index_list", || store.index_list(&index))
+                .await?
+                .map(|entries| format!("{:?}", keys_of(&entries))),
+        ),
+    ];
+    for (op, answer) in answers {
+        match answer {
+            Err(error) if error.class() == ErrorClass::Permanent => {}
+            Err(error) => {
+                return Err(cx.fail(format!(
+                    "{op} on a store whose owner_index() is false must fail with a permanent \
+                     error (retrying cannot help); it failed with a {:?} one: {error}",
+                    error.class()
+                )))
+            }
+            Ok(shown) => {
+                return Err(cx.fail(format!(
+                    "{op} on a store whose owner_index() is false must fail with a permanent \
+                     error, not succeed silently; it answered Ok({shown})"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `index_add` records, `index_list` gives back: each session's key,
+/// its value byte for byte, and its session key's time to live (at most
+/// what the session was saved with, and not much less). A missing index
+/// lists nothing.
+pub async fn index_add_then_list_gives_values_and_ttls<S: SessionStore>(
+    store: S,
+) -> Result<(), Failure> {
+    let cx = Cx("index_add_then_list_gives_values_and_ttls");
+    if !claims_owner_index(cx, &store) {
+        return Ok(());
+    }
+    let index = index_key();
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        Vec::<String>::new(),
+        "index_list of an index never written must be empty"
+    );
+    let (a, b) = (key(), key());
+    let short = Duration::from_secs(30);
+    cx.call("save", || store.save(&a, b"{}", LONG)).await?;
+    cx.call("save", || store.save(&b, b"{}", short)).await?;
+    let value_a: &[u8] = b"ua=Firefox 1.2 \x00\xff\r\n*1\r\n";
+    let value_b: &[u8] = b"";
+    let until = unix_now() + LATER;
+    for (key, value) in [(&a, value_a), (&b, value_b)] {
+        let evicted = index_add(cx, &store, &index, (key, value), until, 10).await?;
+        ensure_eq!(
+            cx,
+            evicted,
+            Vec::<String>::new(),
+            "index_add under max must evict nothing"
+        );
+    }
+    let entries = listed(cx, &store, &index).await?;
+    ensure_eq!(
+        cx,
+        keys_of(&entries),
+        sorted(&[&a, &b]),
+        "index_list must give every entry whose session lives"
+    );
+    for (entry, value, ttl) in entries
+        .iter()
+        .map(|e| {
+            if e.key == a {
+                (e, value_a, LONG)
+            } else {
+                (e, value_b, short)
+            }
+        })
+        .collect::<Vec<_>>()
+    {
+        ensure_eq!(
+            cx,
+            Bytes(entry.value.clone()),
+            Bytes(value.to_vec()),
+            "index_list must give the value index_add recorded, byte for byte"
+        );
+        ensure!(
+            cx,
+            entry.ttl <= ttl && entry.ttl + Duration::from_secs(10) > ttl,
+            "index_list must give the session key's time to live: saved for {ttl:?}, listed \
+             with {:?}",
+            entry.ttl
+        );
+    }
+    Ok(())
+}
+
+/// A second `index_add` of a session key replaces its entry (value and
+/// until): the index still holds one entry for it, and it does not count
+/// twice against `max`.
+pub async fn index_add_replaces_an_entry<S: SessionStore>(store: S) -> Result<(), Failure> {
+    let cx = Cx("index_add_replaces_an_entry");
+    if !claims_owner_index(cx, &store) {
+        return Ok(());
+    }
+    let (index, a) = (index_key(), key());
+    cx.call("save", || store.save(&a, b"{}", LONG)).await?;
+    let now = unix_now();
+    index_add(cx, &store, &index, (&a, b"first"), now + LATER, 1).await?;
+    let evicted = index_add(cx, &store, &index, (&a, b"second"), now + LATER / 2, 1).await?;
+    ensure_eq!(
+        cx,
+        evicted,
+        Vec::<String>::new(),
+        "index_add of a key already in the index replaces its entry; with max 1 nothing is evicted"
+    );
+    let entries = listed(cx, &store, &index).await?;
+    ensure_eq!(
+        cx,
+        entries
+            .iter()
+            .map(|e| (e.key.clone(), Bytes(e.value.clone())))
+            .collect::<Vec<_>>(),
+        vec![(a.clone(), Bytes(b"second".to_vec()))],
+        "index_add of a key already in the index must replace its entry"
+    );
+    Ok(())
+}
+
+/// `index_remove` removes the entries of the keys it is given, missing
+/// ones and a missing index being no error; an index emptied this way
+/// lists nothing, and takes entries again.
+pub async fn index_remove_removes_entries<S: SessionStore>(store: S) -> Result<(), Failure> {
+    let cx = Cx("index_remove_removes_entries");
+    if !claims_owner_index(cx, &store) {
+        return Ok(());
+    }
+    let index = index_key();
+    let (a, b, c) = (key(), key(), key());
+    let until = unix_now() + LATER;
+    for k in [&a, &b, &c] {
+        cx.call("save", || store.save(k, b"{}", LONG)).await?;
+        index_add(cx, &store, &index, (k, b"v"), until, 10).await?;
+    }
+    let first = [a.clone(), key()];
+    cx.call("index_remove", || store.index_remove(&index, &first))
+        .await?;
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        sorted(&[&b, &c]),
+        "index_remove must remove the entries of the keys it is given, and only those"
+    );
+    let rest = [b.clone(), c.clone()];
+    cx.call("index_remove", || store.index_remove(&index, &rest))
+        .await?;
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        Vec::<String>::new(),
+        "an index whose every entry was removed must list nothing"
+    );
+    let missing = index_key();
+    cx.call("index_remove", || store.index_remove(&missing, &rest))
+        .await?;
+    cx.call("index_remove", || store.index_remove(&index, &[]))
+        .await?;
+    index_add(cx, &store, &index, (&a, b"again"), until, 10).await?;
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        vec![a.clone()],
+        "an index emptied by index_remove must take entries again"
+    );
+    Ok(())
+}
+
+/// An entry whose `until` has passed is dropped by the next `index_add`
+/// (not counted against `max`, and not answered as evicted), and is not
+/// listed; an index whose every `until` has passed lists nothing, though
+/// its sessions live on (it lives until its latest `until`, no longer).
+pub async fn index_entries_past_their_until_are_dropped<S: SessionStore>(
+    store: S,
+) -> Result<(), Failure> {
+    let cx = Cx("index_entries_past_their_until_are_dropped");
+    if !claims_owner_index(cx, &store) {
+        return Ok(());
+    }
+    let (index, lone) = (index_key(), index_key());
+    let (a, b, c) = (key(), key(), key());
+    for k in [&a, &b, &c] {
+        cx.call("save", || store.save(k, b"{}", LONG)).await?;
+    }
+    let now = unix_now();
+    index_add(cx, &store, &index, (&a, b"soon"), now + 1, 10).await?;
+    index_add(cx, &store, &index, (&b, b"later"), now + LATER, 10).await?;
+    index_add(cx, &store, &lone, (&a, b"soon"), now + 1, 10).await?;
+    tokio::time::sleep(UNTIL_WAIT).await;
+    let evicted = index_add(cx, &store, &index, (&c, b"later"), unix_now() + LATER, 2).await?;
+    ensure_eq!(
+        cx,
+        evicted,
+        Vec::<String>::new(),
+        "an entry whose until has passed must be dropped, not count against max nor be \
+         answered as evicted"
+    );
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        sorted(&[&b, &c]),
+        "an entry whose until has passed must be gone from the index"
+    );
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &lone).await?),
+        Vec::<String>::new(),
+        "an index must not outlive its latest until (its session still lives)"
+    );
+    Ok(())
+}
+
+/// Over `max`, `index_add` drops the entries with the earliest `until`
+/// and answers their session keys; the others stay.
+pub async fn index_over_max_evicts_the_earliest_until<S: SessionStore>(
+    store: S,
+) -> Result<(), Failure> {
+    let cx = Cx("index_over_max_evicts_the_earliest_until");
+    if !claims_owner_index(cx, &store) {
+        return Ok(());
+    }
+    let index = index_key();
+    let keys: Vec<String> = (0..5).map(|_| key()).collect();
+    for k in &keys {
+        cx.call("save", || store.save(k, b"{}", LONG)).await?;
+    }
+    let [a, b, c, d, e] = [&keys[0], &keys[1], &keys[2], &keys[3], &keys[4]];
+    let now = unix_now();
+    for (k, until) in [(a, 300), (b, 100), (c, 200)] {
+        let evicted = index_add(cx, &store, &index, (k, b"v"), now + until, 3).await?;
+        ensure_eq!(
+            cx,
+            evicted,
+            Vec::<String>::new(),
+            "index_add up to max must evict nothing"
+        );
+    }
+    let evicted = index_add(cx, &store, &index, (d, b"v"), now + 400, 3).await?;
+    ensure_eq!(
+        cx,
+        evicted,
+        vec![b.clone()],
+        "one over max, index_add must evict the entry with the earliest until"
+    );
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        sorted(&[a, c, d]),
+        "an evicted entry must be gone from the index, and only it"
+    );
+    let evicted = index_add(cx, &store, &index, (e, b"v"), now + 500, 2).await?;
+    ensure_eq!(
+        cx,
+        evicted,
+        sorted(&[a, c]),
+        "two over max, index_add must evict the two entries with the earliest until"
+    );
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        sorted(&[d, e]),
+        "evicted entries must be gone from the index"
+    );
+    Ok(())
+}
+
+/// `index_list` leaves out the entries whose session key is gone (deleted,
+/// expired) and removes them from the index: once those keys are written
+/// again, the index still does not list them.
+pub async fn index_list_drops_and_forgets_gone_sessions<S: SessionStore>(
+    store: S,
+) -> Result<(), Failure> {
+    let cx = Cx("index_list_drops_and_forgets_gone_sessions");
+    if !claims_owner_index(cx, &store) {
+        return Ok(());
+    }
+    let index = index_key();
+    let (deleted, expired, kept) = (key(), key(), key());
+    cx.call("save", || store.save(&deleted, b"{}", LONG))
+        .await?;
+    cx.call("save", || store.save(&expired, b"{}", SHORT))
+        .await?;
+    cx.call("save", || store.save(&kept, b"{}", LONG)).await?;
+    let until = unix_now() + LATER;
+    for k in [&deleted, &expired, &kept] {
+        index_add(cx, &store, &index, (k, b"v"), until, 10).await?;
+    }
+    cx.call("delete", || store.delete(&deleted)).await?;
+    tokio::time::sleep(EXPIRY_WAIT).await;
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        vec![kept.clone()],
+        "index_list must leave out the entries whose session key was deleted or expired"
+    );
+    for k in [&deleted, &expired] {
+        cx.call("save", || store.save(k, b"{}", LONG)).await?;
+    }
+    ensure_eq!(
+        cx,
+        keys_of(&listed(cx, &store, &index).await?),
+        vec![kept.clone()],
+        "index_list must remove from the index the entries whose session key was gone; they \
+         came back once the keys were written again"
+    );
+    Ok(())
 }

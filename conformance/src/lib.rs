@@ -9,7 +9,8 @@
 //!   a load slides the expiry, a save replaces value and time to live, a
 //!   delete of a missing key is `Ok`, compare-and-set and its conflicts
 //!   (when the store claims it), the store's own size limit (when it has
-//!   one), and no panics and no hangs.
+//!   one), owner indexes (when the store keeps them; a store that does not
+//!   must refuse their calls), and no panics and no hangs.
 //! * [`lifecycle`]: the store behind a [`SessionLayer`](sessionkit::SessionLayer)
 //!   on an axum router, requests sent in-process with
 //!   `tower::ServiceExt::oneshot`. A fresh visitor gets a cookie, a
@@ -151,8 +152,10 @@
 //! contract checks write keys that expire within a minute; the lifecycle
 //! checks store sessions with the test app's expiries (up to the 30-day
 //! default), so point the store at a server or namespace meant for tests.
-//! The expiry checks save keys with a time to live of one second and wait
-//! 4 seconds; [`lifecycle::expiry_slides_on_reads`] takes
+//! The owner index checks write indexes under `conformance:owner:` and a
+//! new id, whose entries' `until` is at most ten minutes away. The expiry
+//! checks save keys with a time to live of one second and wait
+//! 4 seconds (the index checks of `until` 2.5 seconds); [`lifecycle::expiry_slides_on_reads`] takes
 //! about 9 seconds. No check asserts how fast the store is; a store call
 //! that takes over 10 seconds counts as hung.
 //!
@@ -160,7 +163,10 @@
 //! was skipped: the compare-and-set checks when
 //! [`compare_and_set`](SessionStore::compare_and_set) is `false`, the size
 //! checks when [`max_value_size`](SessionStore::max_value_size) is `None`
-//! (or over 64 MiB).
+//! (or over 64 MiB), the owner index checks when
+//! [`owner_index`](SessionStore::owner_index) is `false` (then
+//! [`contract::stores_without_an_owner_index_refuse_its_calls`] checks
+//! that their calls fail), and that one when it is `true`.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -259,6 +265,13 @@ macro_rules! __checks {
                 save_if_is_atomic,
                 value_over_the_size_limit_is_refused,
                 value_at_the_size_limit_is_stored,
+                stores_without_an_owner_index_refuse_its_calls,
+                index_add_then_list_gives_values_and_ttls,
+                index_add_replaces_an_entry,
+                index_remove_removes_entries,
+                index_entries_past_their_until_are_dropped,
+                index_over_max_evicts_the_earliest_until,
+                index_list_drops_and_forgets_gone_sessions,
             }
             lifecycle {
                 fresh_visitor_gets_a_cookie_and_a_stored_session,
@@ -304,7 +317,7 @@ macro_rules! __checks_with {
 ///
 /// [`store_tests!`] is usually better: it runs the checks in parallel,
 /// as tests named after them. The checks run one after another here and
-/// take about 25 seconds in all (the expiry checks wait in real time).
+/// take about 32 seconds in all (the expiry checks wait in real time).
 pub async fn run_all<S, F, Fut>(mut make: F) -> Result<(), Failures>
 where
     S: SessionStore,

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sessionkit::store::{Expect, SaveOutcome, SessionStore, StoreError, StoreFuture, Stored};
+use sessionkit::store::{
+    Expect, IndexEntry, SaveOutcome, SessionStore, StoreError, StoreFuture, Stored,
+};
 use sessionkit_conformance::{contract, lifecycle, Failure};
 
 /// The toy's own size limit.
@@ -250,6 +252,38 @@ impl SessionStore for LastWriterWins {
     }
 }
 
+/// A toy that keeps no owner index, yet answers the index calls as if
+/// it did.
+struct SilentIndex(Toy);
+
+impl SessionStore for SilentIndex {
+    fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
+        self.0.load(key, ttl)
+    }
+    fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
+        self.0.save(key, value, ttl)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        self.0.delete(key)
+    }
+    fn index_add<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a [u8],
+        _: u64,
+        _: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        StoreFuture::ready(Ok(Vec::new()))
+    }
+    fn index_remove<'a>(&'a self, _: &'a str, _: &'a [String]) -> StoreFuture<'a, ()> {
+        StoreFuture::ready(Ok(()))
+    }
+    fn index_list<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        StoreFuture::ready(Ok(Vec::new()))
+    }
+}
+
 mod sound {
     use super::*;
     sessionkit_conformance::store_tests!(async { Toy::new(Flaw::Sound) });
@@ -433,4 +467,17 @@ async fn run_all_reports_every_check_a_broken_store_fails() {
             "only deletes of missing keys fail: {failure}"
         );
     }
+}
+
+#[tokio::test]
+async fn index_calls_that_succeed_without_an_owner_index_are_caught() {
+    let result = contract::stores_without_an_owner_index_refuse_its_calls(SilentIndex(Toy::new(
+        Flaw::Sound,
+    )))
+    .await;
+    caught(
+        result,
+        "stores_without_an_owner_index_refuse_its_calls",
+        "not succeed silently",
+    );
 }

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sessionkit::store::{Expect, SaveOutcome, StoreFuture, Stored};
+use sessionkit::store::{Expect, IndexEntry, SaveOutcome, StoreFuture, Stored};
 use sessionkit::SessionStore;
 
 /// Runs memcached with the script's arguments, prints its pid, and kills it
@@ -371,5 +371,24 @@ impl<S: SessionStore> SessionStore for Served<S> {
     }
     fn max_value_size(&self) -> Option<usize> {
         self.store.max_value_size()
+    }
+    fn owner_index(&self) -> bool {
+        self.store.owner_index()
+    }
+    fn index_add<'a>(
+        &'a self,
+        index: &'a str,
+        key: &'a str,
+        value: &'a [u8],
+        until: u64,
+        max: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.store.index_add(index, key, value, until, max)
+    }
+    fn index_remove<'a>(&'a self, index: &'a str, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        self.store.index_remove(index, keys)
+    }
+    fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        self.store.index_list(index)
     }
 }

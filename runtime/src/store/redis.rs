@@ -65,6 +65,8 @@
 //! | `delete` | `DEL key` |
 //!
 //! Nothing else is sent per request (no `EXISTS`, `TTL` or `PING`).
+//! The owner index calls, which the layer makes only at a login, a logout
+//! or a "log out everywhere", are described [below](#owner-indexes).
 //!
 //! # Compare-and-set
 //!
@@ -100,6 +102,37 @@
 //! key, so in a Redis Cluster each session stays in one slot (there is no
 //! `{` in the hash to make a hash tag). sanic-session does not find such a
 //! key.
+//!
+//! # Owner indexes
+//!
+//! The store keeps owner indexes ([`SessionStore::owner_index`] is `true`,
+//! whatever the connection: a single Redis, Sentinel or Cluster). An index
+//! is one Redis hash, under the key the layer names (`prefix + "owner:" +
+//! owner`), so on Redis Cluster it lives in one slot:
+//!
+//! | field | value |
+//! |---|---|
+//! | a session's store key | `<until> <value>`: the session's `until` in decimal seconds since the Unix epoch, one space, then the layer's value bytes as they are |
+//!
+//! The hash expires (`EXPIREAT`) at its latest entry's `until`, so it never
+//! outlives its sessions.
+//!
+//! | call | commands |
+//! |---|---|
+//! | `index_add` | one script (`EVALSHA`, or `EVAL` after `NOSCRIPT`, as for compare-and-set): `HSET` the entry, `HGETALL`, `HDEL` the entries whose `until` has passed, and over `max` those with the earliest `until` (answered, for the layer to delete), then `EXPIREAT` the latest `until` (or `DEL`, left empty) |
+//! | `index_remove` | one script: `HDEL` each key (Redis deletes a hash left empty), then `EXPIREAT` the latest `until` left |
+//! | `index_list` | `HGETALL`, then one `PTTL` per session key, sent at once (on Cluster each goes to the node of its own slot), then the `index_remove` script for the entries that are gone (`PTTL` answers -2, or their `until` has passed), if any |
+//!
+//! "Now", which `index_add` compares each `until` with, is the client's
+//! clock, sent as an argument, not Redis's `TIME`: `until` is computed by
+//! the layer from that same clock, so one clock decides both, and the
+//! script's effect depends only on its arguments. `EXPIREAT` is read by
+//! Redis's clock; with clocks in step, the two agree.
+//!
+//! A session key that exists without an expiry (`PTTL` answers -1; this
+//! store never writes one, but another client may have) is listed as
+//! alive, with the time left to its `until` as its time to live: a "log out
+//! everywhere" must find it to end it.
 //!
 //! # Failures
 //!
@@ -147,8 +180,8 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
@@ -160,7 +193,7 @@ use ::redis::{
     ServerErrorKind, Value,
 };
 
-use super::{Expect, SaveOutcome, SessionStore, StoreFuture, Stored};
+use super::{Expect, IndexEntry, SaveOutcome, SessionStore, StoreFuture, Stored};
 use crate::{ErrorClass, StoreError};
 
 /// The `redis` crate this store is built on, for the connections and
@@ -182,8 +215,115 @@ return 1
 
 /// The SHA-1 `EVALSHA` names [`SAVE_IF_LOADED`] by.
 fn save_if_loaded_sha() -> &'static str {
-    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SHA.get_or_init(|| ::redis::Script::new(SAVE_IF_LOADED).get_hash().to_owned())
+    static SHA: OnceLock<String> = OnceLock::new();
+    sha_of(&SHA, SAVE_IF_LOADED)
+}
+
+/// The SHA-1 of `script`, computed once into `cell`.
+fn sha_of(cell: &'static OnceLock<String>, script: &str) -> &'static str {
+    cell.get_or_init(|| ::redis::Script::new(script).get_hash().to_owned())
+}
+
+/// The Lua that the owner index scripts share: the `until` at the start of
+/// an index field's value (`<until> <value>`), as a number and as the
+/// digits themselves, or nil for a value not of that form; and `EXPIREAT`
+/// of `KEYS[1]` at those digits (kept as text: a Lua number would be sent
+/// as a float), capped at the year 9999, which Redis takes.
+const INDEX_LUA_HELPERS: &str = "\
+local function until_of(field_value)
+  local digits = string.match(field_value, '^(%d+) ')
+  if not digits then return nil, nil end
+  return tonumber(digits), digits
+end
+local function expire_at(digits)
+  if tonumber(digits) > 253402300799 then digits = '253402300799' end
+  redis.call('EXPIREAT', KEYS[1], digits)
+end
+";
+
+/// Puts the owner index entry `ARGV[1]` (a session key) with the value
+/// `ARGV[2] .. ' ' .. ARGV[3]` (until, value) in the hash `KEYS[1]`; drops
+/// the entries whose until is at most `ARGV[5]` (now) and any without an
+/// until; when more than `ARGV[4]` remain, drops those with the earliest
+/// until and answers their keys; then sets the hash to expire at its
+/// latest until (or deletes it, left empty).
+const INDEX_ADD_BODY: &str = "\
+local now = tonumber(ARGV[5])
+local max = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+local flat = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #flat, 2 do
+  local u, digits = until_of(flat[i + 1])
+  if u and u > now then
+    live[#live + 1] = {flat[i], u, digits}
+  else
+    redis.call('HDEL', KEYS[1], flat[i])
+  end
+end
+local evicted = {}
+if #live > max then
+  table.sort(live, function(a, b) return a[2] < b[2] end)
+  for i = 1, #live - max do
+    evicted[i] = live[i][1]
+    redis.call('HDEL', KEYS[1], live[i][1])
+  end
+end
+local latest = nil
+for i = #evicted + 1, #live do
+  if not latest or live[i][2] > latest[2] then latest = live[i] end
+end
+if latest then
+  expire_at(latest[3])
+else
+  redis.call('DEL', KEYS[1])
+end
+return evicted
+";
+
+/// Removes the owner index entries `ARGV` from the hash `KEYS[1]` (Redis
+/// deletes a hash whose last field goes), and sets what is left to expire
+/// at its latest until.
+const INDEX_REMOVE_BODY: &str = "\
+for i = 1, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+end
+local flat = redis.call('HGETALL', KEYS[1])
+local latest, latest_digits = nil, nil
+for i = 2, #flat, 2 do
+  local u, digits = until_of(flat[i])
+  if u and (not latest or u > latest) then latest, latest_digits = u, digits end
+end
+if latest_digits then expire_at(latest_digits) end
+return 0
+";
+
+/// [`INDEX_ADD_BODY`] with the helpers, as sent.
+fn index_add_script() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| format!("{INDEX_LUA_HELPERS}{INDEX_ADD_BODY}"))
+}
+
+/// [`INDEX_REMOVE_BODY`] with the helpers, as sent.
+fn index_remove_script() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| format!("{INDEX_LUA_HELPERS}{INDEX_REMOVE_BODY}"))
+}
+
+fn index_add_sha() -> &'static str {
+    static SHA: OnceLock<String> = OnceLock::new();
+    sha_of(&SHA, index_add_script())
+}
+
+fn index_remove_sha() -> &'static str {
+    static SHA: OnceLock<String> = OnceLock::new();
+    sha_of(&SHA, index_remove_script())
+}
+
+/// Whether `hex` is the SHA-1 of one of the store's scripts, which Redis
+/// names in a script's errors.
+fn is_script_sha(hex: &str) -> bool {
+    [save_if_loaded_sha(), index_add_sha(), index_remove_sha()].contains(&hex)
 }
 
 /// Installs ring as rustls's crypto provider for this process, unless one
@@ -631,6 +771,48 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Runs the script `text` by its SHA-1 `sha` (`EVALSHA`), or by its
+    /// text (`EVAL`, which also caches it again) when Redis does not know
+    /// it; `args` appends the key count, the keys and the arguments.
+    async fn eval(
+        &self,
+        text: &str,
+        sha: &str,
+        args: impl Fn(&mut Cmd) + Send,
+    ) -> Result<Value, RedisStoreError> {
+        let script = |command: &str, script: &str| {
+            let mut cmd = ::redis::cmd(command);
+            cmd.arg(script);
+            args(&mut cmd);
+            cmd
+        };
+        match self.run("EVALSHA", script("EVALSHA", sha)).await {
+            Err(RedisStoreError::Command { source, .. })
+                if source.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
+            {
+                self.run("EVAL", script("EVAL", text)).await
+            }
+            answer => answer,
+        }
+    }
+
+    /// Removes the owner index entries `keys` from `index`, setting what is
+    /// left to expire at its latest `until`.
+    async fn index_remove_keys(&self, index: &str, keys: &[&str]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let answer = self
+            .eval(index_remove_script(), index_remove_sha(), |cmd| {
+                cmd.arg(1).arg(index).arg(keys);
+            })
+            .await?;
+        match answer {
+            Value::Int(0) => Ok(()),
+            _ => Err(unexpected_reply("EVALSHA").into()),
+        }
+    }
+
     /// Sends `cmd` within the timeout; its answer, an error answer (or one
     /// holding an error) being an error.
     async fn run(&self, command: &'static str, cmd: Cmd) -> Result<Value, RedisStoreError> {
@@ -734,27 +916,11 @@ impl SessionStore for RedisStore {
             };
             let millis =
                 u64::try_from(ttl.as_nanos().div_ceil(1_000_000).max(1)).unwrap_or(u64::MAX);
-            let script = |command: &str, script: &str| {
-                let mut cmd = ::redis::cmd(command);
-                cmd.arg(script)
-                    .arg(1)
-                    .arg(key)
-                    .arg(base)
-                    .arg(value)
-                    .arg(millis);
-                cmd
-            };
-            let answer = match self
-                .run("EVALSHA", script("EVALSHA", save_if_loaded_sha()))
-                .await
-            {
-                Err(RedisStoreError::Command { source, .. })
-                    if source.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
-                {
-                    self.run("EVAL", script("EVAL", SAVE_IF_LOADED)).await?
-                }
-                answer => answer?,
-            };
+            let answer = self
+                .eval(SAVE_IF_LOADED, save_if_loaded_sha(), |cmd| {
+                    cmd.arg(1).arg(key).arg(base).arg(value).arg(millis);
+                })
+                .await?;
             // The script answers 1, 0 or `{current}`, a Lua string: a bulk
             // string in a one-element array. Nothing else is taken, and no
             // count or length is read from the answer.
@@ -804,6 +970,162 @@ impl SessionStore for RedisStore {
             }
         })
     }
+
+    /// `true`, for every kind of connection: see
+    /// [Owner indexes](self#owner-indexes).
+    fn owner_index(&self) -> bool {
+        true
+    }
+
+    fn index_add<'a>(
+        &'a self,
+        index: &'a str,
+        key: &'a str,
+        value: &'a [u8],
+        until: u64,
+        max: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        StoreFuture::new(async move {
+            let now = unix_now_secs();
+            let answer = self
+                .eval(index_add_script(), index_add_sha(), |cmd| {
+                    cmd.arg(1)
+                        .arg(index)
+                        .arg(key)
+                        .arg(until)
+                        .arg(value)
+                        .arg(max)
+                        .arg(now);
+                })
+                .await?;
+            let Value::Array(evicted) = answer else {
+                return Err(unexpected_reply("EVALSHA").into());
+            };
+            evicted
+                .into_iter()
+                .map(|key| match key {
+                    Value::BulkString(key) => {
+                        String::from_utf8(key).map_err(|_| unexpected_reply("EVALSHA").into())
+                    }
+                    _ => Err(unexpected_reply("EVALSHA").into()),
+                })
+                .collect()
+        })
+    }
+
+    fn index_remove<'a>(&'a self, index: &'a str, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        StoreFuture::new(async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.index_remove_keys(index, &keys).await
+        })
+    }
+
+    fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        StoreFuture::new(async move {
+            let mut cmd = ::redis::cmd("HGETALL");
+            cmd.arg(index);
+            let fields = match self.run("HGETALL", cmd).await? {
+                Value::Array(flat) if flat.len() % 2 == 0 => {
+                    let mut flat = flat.into_iter();
+                    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+                }
+                Value::Map(pairs) => pairs,
+                _ => return Err(unexpected_reply("HGETALL").into()),
+            };
+            let now = unix_now_secs();
+            let mut listed = Vec::with_capacity(fields.len());
+            // Entries whose session is gone, or whose `until` has passed.
+            let mut gone = Vec::new();
+            for (key, entry) in fields {
+                let (Value::BulkString(key), Value::BulkString(entry)) = (key, entry) else {
+                    return Err(unexpected_reply("HGETALL").into());
+                };
+                // A field this store did not write is left alone.
+                let Ok(key) = String::from_utf8(key) else {
+                    continue;
+                };
+                match parse_index_value(&entry) {
+                    Some((until, _)) if until <= now => gone.push(key),
+                    Some((until, value)) => listed.push((key, until, value.to_vec())),
+                    None => {}
+                }
+            }
+            // Each session key lives in a slot of its own on Redis Cluster:
+            // one `PTTL` each, all at once.
+            let ttls = join_all(listed.iter().map(|(key, _, _)| {
+                let mut cmd = ::redis::cmd("PTTL");
+                cmd.arg(key);
+                self.run("PTTL", cmd)
+            }))
+            .await;
+            let mut found = Vec::with_capacity(listed.len());
+            for ((key, until, value), ttl) in listed.into_iter().zip(ttls) {
+                let ttl = match ttl? {
+                    Value::Int(-2) => {
+                        gone.push(key);
+                        continue;
+                    }
+                    // A session key without an expiry (this store never
+                    // writes one): alive, for as long as its `until`
+                    // allows.
+                    Value::Int(-1) => Duration::from_secs(until.saturating_sub(now)),
+                    Value::Int(ms) if ms >= 0 => Duration::from_millis(ms.unsigned_abs()),
+                    _ => return Err(unexpected_reply("PTTL").into()),
+                };
+                found.push(IndexEntry { key, value, ttl });
+            }
+            let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+            self.index_remove_keys(index, &gone).await?;
+            Ok(found)
+        })
+    }
+}
+
+/// An owner index field's value, `<until> <value>`: the until and the
+/// value; `None` when it is not of that form.
+fn parse_index_value(entry: &[u8]) -> Option<(u64, &[u8])> {
+    let space = entry.iter().position(|&b| b == b' ')?;
+    let (digits, value) = (&entry[..space], &entry[space + 1..]);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let until = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((until, value))
+}
+
+/// The client's clock, in whole seconds since the Unix epoch: what the
+/// owner index scripts compare each entry's `until` with.
+fn unix_now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Runs every future concurrently on this task and collects their outputs
+/// in order.
+async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut pending: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// Appends `EX seconds`, or `PX milliseconds` (rounded up, at least 1) when
@@ -852,7 +1174,8 @@ pub enum RedisStoreError {
     /// Redis answered with an error, or its reply was not of the command's
     /// type.
     Command {
-        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL`, `DEL` or `PING`).
+        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL`, `DEL`, `PING`,
+        /// `HGETALL` or `PTTL`).
         command: &'static str,
         /// What the `redis` crate reported, as reported. This error's
         /// [`source`](std::error::Error::source) is this when its text holds
@@ -863,7 +1186,8 @@ pub enum RedisStoreError {
     },
     /// No answer within the store's timeout.
     Timeout {
-        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL`, `DEL` or `PING`).
+        /// The command (`GETEX`, `SET`, `EVALSHA`, `EVAL`, `DEL`, `PING`,
+        /// `HGETALL` or `PTTL`).
         command: &'static str,
         /// The timeout that elapsed.
         timeout: Duration,
@@ -971,7 +1295,7 @@ fn shows_no_id(error: &RedisError) -> bool {
 /// except the SHA-1 of the store's own script, which Redis names in a
 /// script's errors.
 fn redacted(text: &str) -> String {
-    super::redact_ids(text, |hex| hex == save_if_loaded_sha())
+    super::redact_ids(text, is_script_sha)
 }
 
 impl fmt::Debug for RedisStoreError {

@@ -105,6 +105,19 @@
 //! sessions as they were, and one restarted empty gives its visitors new
 //! sessions, which the remapping would have done anyway.
 //!
+//! # No owner indexes
+//!
+//! The store keeps no owner indexes: [`SessionStore::owner_index`] is
+//! `false`, and `index_add`, `index_remove` and `index_list` fail with a
+//! [permanent](crate::ErrorClass::Permanent) error ("this store keeps no
+//! owner index"). An owner index must be changed atomically (add an entry,
+//! drop the expired ones and those over the limit, in one step) and list
+//! every session of an owner, including those on other servers; memcached
+//! can neither enumerate keys nor change part of a value under a lock of
+//! its own, and a value shared by all of an owner's sessions would live on
+//! one server, lost with it while the sessions on the others live on. Use
+//! the memory or the Redis store for features that need one.
+//!
 //! # Connections and failures
 //!
 //! Each server has its own pool of connections (deadpool), opened on first

@@ -105,9 +105,30 @@
 //! of a thread's arena, so some can stay, depending on where that arena's
 //! last live block lies. On other targets (musl, macOS, Windows) nothing is
 //! called, and memory goes back as that allocator decides.
+//!
+//! # Owner indexes
+//!
+//! The store keeps owner indexes ([`SessionStore::owner_index`] is `true`)
+//! in a map of their own, next to the shards, under one lock: an index is
+//! a small map from session key to the layer's value and the session's
+//! `until`. They count toward neither the capacity nor the byte budget;
+//! each holds at most the `max` entries the layer asks for, an entry whose
+//! `until` has passed is dropped whenever its index is touched, and the
+//! sweeper drops such entries from every index, and the indexes left
+//! empty, once every pass (4 seconds), so an index lives until its latest
+//! entry's `until` and no longer. `index_list` gives each session's time
+//! left by the store's own expiry (as a `load` sees it, without sliding
+//! it), and drops the entries of sessions that are gone (expired, deleted
+//! or evicted).
+//!
+//! `until` is Unix time, which the store reads from the system clock once,
+//! when it is made, and counts on from there on its monotonic clock: an
+//! index expires by the same clock as its sessions (so a paused tokio
+//! clock pauses both), and a later step of the system clock is not seen.
 
 #[cfg(feature = "metrics")]
 mod gauges;
+mod index;
 mod shard;
 mod sweeper;
 #[cfg(test)]
@@ -121,8 +142,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use self::index::Indexes;
 use self::shard::{Conditional, Shard};
-use super::{redact_key, Expect, SaveOutcome, SessionStore, StoreError, StoreFuture, Stored};
+use super::{
+    redact_key, Expect, IndexEntry, SaveOutcome, SessionStore, StoreError, StoreFuture, Stored,
+};
 
 /// At most this many shards: a lock is held for one hash lookup and a copy,
 /// so 32 makes contention negligible at the core counts this runs on.
@@ -167,6 +191,9 @@ pub struct MemoryStore {
 struct Inner {
     /// Expiries are milliseconds since this instant.
     epoch: Instant,
+    /// The system clock at `epoch`, in milliseconds since the Unix epoch:
+    /// owner indexes count Unix time from it on the store's clock.
+    unix_at_epoch: u64,
     /// The sum of the shards' capacities.
     capacity: usize,
     /// The sum of the shards' byte budgets.
@@ -177,6 +204,9 @@ struct Inner {
     /// keys of one shard do not share hash bits their table relies on.
     shard_hasher: foldhash::fast::RandomState,
     shards: Box<[Mutex<Shard>]>,
+    /// The owner indexes. Locked before a shard when both are, never
+    /// while a shard is locked.
+    indexes: Mutex<Indexes>,
     /// Whether a sweeper task is alive (or died of a panic: see `sweeper`).
     sweeper_running: AtomicBool,
     #[cfg(test)]
@@ -247,6 +277,7 @@ impl MemoryStore {
                 Self::DEFAULT_CAPACITY,
                 Self::DEFAULT_MAX_BYTES,
                 Instant::now(),
+                unix_ms_now(),
             )),
         }
     }
@@ -334,8 +365,16 @@ impl MemoryStore {
     /// A store with these bounds holding a copy of this one's live
     /// sessions, each shard's oldest first, in their segments.
     fn rebuild(self, capacity: usize, max_bytes: usize) -> Self {
-        let inner = Inner::new(capacity, max_bytes, self.inner.epoch);
+        let inner = Inner::new(
+            capacity,
+            max_bytes,
+            self.inner.epoch,
+            self.inner.unix_at_epoch,
+        );
         let now = self.inner.now_ms();
+        // The owner indexes are copied as they are: an entry of a session
+        // the new bounds left out reads as gone, and goes, at the next list.
+        *lock(&inner.indexes) = lock(&self.inner.indexes).clone();
         for shard in self.inner.shards.iter() {
             let shard = lock(shard);
             for (key, value, expires_at, protected) in shard.entries_oldest_first() {
@@ -564,10 +603,70 @@ impl SessionStore for MemoryStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         StoreFuture::ready(Ok(()))
     }
+
+    /// `true`: see [Owner indexes](self#owner-indexes).
+    fn owner_index(&self) -> bool {
+        true
+    }
+
+    fn index_add<'a>(
+        &'a self,
+        index: &'a str,
+        key: &'a str,
+        value: &'a [u8],
+        until: u64,
+        max: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.prepare();
+        let now = self.inner.unix_now_secs();
+        let mut indexes = lock(&self.inner.indexes);
+        let evicted = indexes
+            .map
+            .entry(index.into())
+            .or_default()
+            .add(key, value, until, max, now);
+        indexes.drop_if_empty(index);
+        StoreFuture::ready(Ok(evicted))
+    }
+
+    fn index_remove<'a>(&'a self, index: &'a str, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        self.prepare();
+        let mut indexes = lock(&self.inner.indexes);
+        if let Some(listed) = indexes.map.get_mut(index) {
+            for key in keys {
+                listed.entries.remove(key.as_str());
+            }
+        }
+        indexes.drop_if_empty(index);
+        StoreFuture::ready(Ok(()))
+    }
+
+    fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
+        let now = self.prepare();
+        let unix_now = self.inner.unix_now_secs();
+        let mut indexes = lock(&self.inner.indexes);
+        let Some(listed) = indexes.live(index, unix_now) else {
+            return StoreFuture::ready(Ok(Vec::new()));
+        };
+        let mut found = Vec::with_capacity(listed.entries.len());
+        listed.entries.retain(|key, entry| {
+            let remaining = self.inner.shard(key).remaining(key, now);
+            if let Some(ms) = remaining {
+                found.push(IndexEntry {
+                    key: key.to_string(),
+                    value: entry.value.to_vec(),
+                    ttl: Duration::from_millis(ms),
+                });
+            }
+            remaining.is_some()
+        });
+        indexes.drop_if_empty(index);
+        StoreFuture::ready(Ok(found))
+    }
 }
 
 impl Inner {
-    fn new(capacity: usize, max_bytes: usize, epoch: Instant) -> Inner {
+    fn new(capacity: usize, max_bytes: usize, epoch: Instant, unix_at_epoch: u64) -> Inner {
         let count = (capacity / MIN_SESSIONS_PER_SHARD)
             .min(max_bytes / MIN_BYTES_PER_SHARD)
             .clamp(1, MAX_SHARDS);
@@ -588,11 +687,13 @@ impl Inner {
         drop(smallest);
         Inner {
             epoch,
+            unix_at_epoch,
             capacity: shards.iter().map(|s| lock(s).capacity()).sum(),
             max_bytes,
             max_value_size,
             shard_hasher: foldhash::fast::RandomState::default(),
             shards,
+            indexes: Mutex::new(Indexes::default()),
             sweeper_running: AtomicBool::new(false),
             #[cfg(test)]
             sweeper_task: Mutex::new(None),
@@ -614,6 +715,27 @@ impl Inner {
         let elapsed = Instant::now().saturating_duration_since(self.epoch);
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     }
+
+    /// Seconds since the Unix epoch on the store's clock, for the `until`
+    /// of owner index entries.
+    fn unix_now_secs(&self) -> u64 {
+        self.unix_at_epoch.saturating_add(self.now_ms()) / 1000
+    }
+
+    /// Drops the owner index entries whose `until` has passed, and the
+    /// indexes left empty.
+    fn sweep_indexes(&self) {
+        let now = self.unix_now_secs();
+        lock(&self.indexes).sweep(now);
+    }
+}
+
+/// The system clock, in milliseconds since the Unix epoch (0 before it).
+fn unix_ms_now() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// When an entry touched at `now` with time to live `ttl` expires (rounding

@@ -320,6 +320,15 @@ impl Shard {
         Conditional::Saved(self.insert(key, value, now, expires_at, false))
     }
 
+    /// How many milliseconds the entry under `key` has left to live at
+    /// `now`, without touching it (no sliding, no move in the eviction
+    /// order); `None` when it is missing or expired (an expired one is
+    /// removed).
+    pub(super) fn remaining(&mut self, key: &str, now: u64) -> Option<u64> {
+        let index = self.live(key, now)?;
+        Some(self.map[index].expires_at - now)
+    }
+
     pub(super) fn delete(&mut self, key: &str) {
         if let Some(index) = self.map.get_index_of(key) {
             self.remove_index(index);

@@ -72,6 +72,10 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
         freed = freed.saturating_add(swept.freed);
         shrank |= swept.shrank;
         next = (next + 1) % inner.shards.len();
+        if next == 0 {
+            // Once a pass: owner indexes whose sessions can no longer live.
+            inner.sweep_indexes();
+        }
         if next == 0 && shrank && freed >= RELEASE_THRESHOLD {
             freed = 0;
             shrank = false;

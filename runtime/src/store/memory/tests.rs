@@ -917,3 +917,133 @@ fn random_operations_keep_the_list_and_the_counts_consistent() {
         }
     }
 }
+
+/// The store's Unix time, in seconds, as its owner indexes read it.
+fn unix_now(store: &MemoryStore) -> u64 {
+    store.inner.unix_now_secs()
+}
+
+fn index_count(store: &MemoryStore) -> usize {
+    lock(&store.inner.indexes).map.len()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_index_lists_live_sessions_with_their_ttl_and_forgets_gone_ones() {
+    let store = one_shard_store();
+    let (a, b) = (key(1), key(2));
+    store.save(&a, b"{}", HOUR).await.unwrap();
+    store.save(&b, b"{}", ms(1500)).await.unwrap();
+    let until = unix_now(&store) + 3600;
+    for k in [&a, &b] {
+        let evicted = store.index_add("owner:u", k, b"v", until, 10).await;
+        assert_eq!(evicted.unwrap(), Vec::<String>::new());
+    }
+    advance(ms(1000)).await;
+    let mut listed = store.index_list("owner:u").await.unwrap();
+    listed.sort_by(|x, y| x.key.cmp(&y.key));
+    let ttls: Vec<_> = listed.iter().map(|e| (e.key.clone(), e.ttl)).collect();
+    assert_eq!(ttls, [(a.clone(), HOUR - ms(1000)), (b.clone(), ms(500))]);
+    // Listing reads the time left without sliding it.
+    advance(ms(500)).await;
+    let listed = store.index_list("owner:u").await.unwrap();
+    assert_eq!(listed.len(), 1, "the session expired on the store's clock");
+    assert_eq!(
+        lock(&store.inner.indexes).entries(),
+        1,
+        "and left the index"
+    );
+    store.delete(&a).await.unwrap();
+    assert!(store.index_list("owner:u").await.unwrap().is_empty());
+    assert_eq!(index_count(&store), 0, "an index left empty is removed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_index_expires_at_its_latest_until_on_the_stores_clock() {
+    let store = one_shard_store();
+    let a = key(1);
+    store.save(&a, b"{}", HOUR).await.unwrap();
+    let until = unix_now(&store) + 10;
+    store
+        .index_add("owner:u", &a, b"v", until, 10)
+        .await
+        .unwrap();
+    advance(Duration::from_secs(9)).await;
+    assert_eq!(store.index_list("owner:u").await.unwrap().len(), 1);
+    advance(Duration::from_secs(1)).await;
+    assert!(store.index_list("owner:u").await.unwrap().is_empty());
+    assert_eq!(index_count(&store), 0, "the index itself is gone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_drops_indexes_nobody_touches_once_their_until_passed() {
+    let store = one_shard_store();
+    let now = unix_now(&store);
+    store
+        .index_add("owner:old", &key(1), b"v", now + 5, 10)
+        .await
+        .unwrap();
+    store
+        .index_add("owner:new", &key(2), b"v", now + 3600, 10)
+        .await
+        .unwrap();
+    store
+        .index_add("owner:mixed", &key(3), b"v", now + 5, 10)
+        .await
+        .unwrap();
+    store
+        .index_add("owner:mixed", &key(4), b"v", now + 3600, 10)
+        .await
+        .unwrap();
+    assert_eq!(index_count(&store), 3);
+    tokio::time::sleep(Duration::from_secs(6) + FULL_PASS).await;
+    let indexes = lock(&store.inner.indexes);
+    let mut names: Vec<_> = indexes.map.keys().map(|k| k.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["owner:mixed", "owner:new"]);
+    assert_eq!(
+        indexes.entries(),
+        2,
+        "the passed entry of the mixed index went too"
+    );
+}
+
+#[test]
+fn index_calls_are_ready_and_work_without_a_runtime() {
+    let store = one_shard_store();
+    let now = unix_now(&store);
+    let evicted = ready_now(store.index_add("owner:u", &key(1), b"v", now + 60, 0));
+    assert_eq!(
+        evicted.unwrap(),
+        [key(1)],
+        "max 0 evicts even the new entry"
+    );
+    assert_eq!(
+        index_count(&store),
+        0,
+        "and the index left empty is removed"
+    );
+    ready_now(store.index_add("owner:u", &key(1), b"v", now + 60, 1)).unwrap();
+    ready_now(store.index_remove("owner:u", &[key(1)])).unwrap();
+    assert_eq!(
+        index_count(&store),
+        0,
+        "an index emptied by index_remove is removed"
+    );
+    assert!(ready_now(store.index_list("owner:u")).unwrap().is_empty());
+    assert!(store.owner_index());
+}
+
+#[tokio::test]
+async fn rebuilding_keeps_the_owner_indexes() {
+    let store = MemoryStore::new();
+    store.save(&key(1), b"{}", HOUR).await.unwrap();
+    let until = unix_now(&store) + 60;
+    store
+        .index_add("owner:u", &key(1), b"v", until, 10)
+        .await
+        .unwrap();
+    let rebuilt = store.clone().with_capacity(1000);
+    let listed = rebuilt.index_list("owner:u").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].value, b"v");
+}
