@@ -101,7 +101,13 @@ pub(crate) struct Decoded<T> {
 pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
 ) -> Result<Decoded<T>, DecodeError> {
-    let Some((meta, end)) = split_meta(bytes) else {
+    // Checked here first: nearly every object has no meta.
+    let split = if bytes.starts_with(META_START) {
+        split_meta(bytes)
+    } else {
+        None
+    };
+    let Some((meta, end)) = split else {
         let mut decoded = decode_plain(bytes)?;
         // Another writer may have moved the meta from the front.
         if let Some(extras) = &mut decoded.extras {

@@ -564,22 +564,28 @@ impl<T: SessionData> Session<T> {
                 bytes = Some(ours.to_vec());
             }
         })?;
-        let left = Left {
+        let mut left = Left {
             id: self.id,
             destroyed: self.destroyed,
             stored,
             canonical,
             bytes,
             has_extras: self.extras.is_some(),
-            expiry: Expiry::of(
+            expiry: None,
+            owner: None,
+        };
+        // A session with no meta under a config without a lifetime (nearly
+        // all of them) has the config's expiry and no owner.
+        if meta.is_some() || config.max_lifetime_secs().is_some() {
+            left.expiry = Expiry::of(
                 config,
                 meta.and_then(|meta| meta.expiry),
                 meta.and_then(|meta| meta.created),
                 lifetime(config, meta),
                 now_secs,
-            ),
-            owner: owned(config, meta),
-        };
+            );
+            left.owner = owned(config, meta);
+        }
         request::settle(
             left,
             // Another writer (sanic-session escapes `/`, orders keys its own
