@@ -64,6 +64,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 # target/package; sibling crates not on crates.io come from a local overlay
 # of the ones just packaged. Needs the crates.io index; uploads nothing.
 # --allow-dirty: what is checked is the working tree, committed or not.
+# cargo unpacks the overlay's crates under $CARGO_HOME/registry/src/-<hash>/
+# and, their version being the same from run to run, would verify against
+# what an earlier run unpacked there: remove those first.
+find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -mindepth 2 -maxdepth 2 -type d \
+  -path '*/src/-*/sessionkit-*' -exec rm -rf {} + 2>/dev/null || true
 echo "==> cargo publish --dry-run"
 cargo publish --workspace --dry-run --allow-dirty --locked
 echo "==> cargo test"
