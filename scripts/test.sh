@@ -60,17 +60,23 @@ done
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 # Every publishable workspace member (publish = false ones are skipped) is
-# packaged and its .crate built alone, with its default features, in
-# target/package; sibling crates not on crates.io come from a local overlay
+# packaged (in target/package) and its .crate built alone, with its default
+# features (in target/publish); sibling crates not on crates.io come from a local overlay
 # of the ones just packaged. Needs the crates.io index; uploads nothing.
 # --allow-dirty: what is checked is the working tree, committed or not.
-# cargo unpacks the overlay's crates under $CARGO_HOME/registry/src/-<hash>/
-# and, their version being the same from run to run, would verify against
-# what an earlier run unpacked there: remove those first.
+# The overlay's crates keep their version (0.1.0) from run to run, and cargo
+# takes a registry crate it has unpacked or compiled before to be unchanged:
+# it would verify against what an earlier run packaged. So the unpacked
+# copies (under $CARGO_HOME/registry/src/-<hash>/) are removed, and the
+# verification builds in a directory of its own whose sessionkit artifacts
+# are removed too (its third-party dependencies stay compiled).
 find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -mindepth 2 -maxdepth 2 -type d \
   -path '*/src/-*/sessionkit-*' -exec rm -rf {} + 2>/dev/null || true
+publish_target="${CARGO_TARGET_DIR:-target}/publish"
+rm -rf "$publish_target"/debug/.fingerprint/sessionkit* "$publish_target"/debug/deps/*sessionkit* \
+  "$publish_target"/debug/build/sessionkit*
 echo "==> cargo publish --dry-run"
-cargo publish --workspace --dry-run --allow-dirty --locked
+cargo publish --workspace --dry-run --allow-dirty --locked --target-dir "$publish_target"
 echo "==> cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
