@@ -343,31 +343,21 @@ impl<T: SessionData> Session<T> {
         if let Some(session) = Self::take_over(request, &config)? {
             return Ok(Some(session));
         }
-        let loaded = match crate::cookie::session_id_from(headers, config.cookie_name()) {
-            Some(id) => Self::load(request, &config, id).await?,
-            None => Loaded::Missing,
+        let Some(id) = crate::cookie::session_id_from(headers, config.cookie_name()) else {
+            return Ok(Self::open(request, config, Loaded::Missing, start_fresh));
         };
-        // Everything from here on is done without waiting, so that none of
-        // it is kept in the future across the load.
-        Ok(Self::open(request, config, loaded, start_fresh))
-    }
-
-    /// Loads and decodes the stored session `id`.
-    async fn load(
-        request: &RequestState,
-        config: &SessionConfig,
-        id: SessionId,
-    ) -> Result<Loaded<T>, Error> {
         let layer = &request.layer;
         let key = config.store_key(&id);
-        let mut call = Call::start(layer, config, Operation::Load, None);
+        let mut call = Call::start(layer, &config, Operation::Load, None);
         let loading = call.scope(|| layer.store.load_versioned(&key, config.expiry()));
         let loaded = call.traced(loading).await;
         call.stop();
+        // Everything from here on is done without waiting, and declared
+        // here, so that none of it is kept in the future across the load.
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(source) => {
-                call.finish(layer, config, Operation::Load, "error", Some(&source));
+                call.finish(layer, &config, Operation::Load, "error", Some(&source));
                 return Err(Error::Store {
                     session_name: config.session_name().to_owned(),
                     source,
@@ -383,40 +373,42 @@ impl<T: SessionData> Session<T> {
             Some((_, Ok(_))) => Found::Hit,
             Some((_, Err(_))) => Found::Undecodable,
         };
-        observe::found(layer, config, found);
-        call.finish(layer, config, Operation::Load, found.as_str(), None);
-        let Some((stored, d)) = loaded else {
-            return Ok(Loaded::Missing);
-        };
-        let d = match d {
-            Ok(d) => d,
-            Err(error) => {
+        observe::found(layer, &config, found);
+        call.finish(layer, &config, Operation::Load, found.as_str(), None);
+        let loaded = match loaded {
+            None => Loaded::Missing,
+            Some((_, Err(error))) => {
                 tracing::warn!(
                     session = config.session_name(),
                     %error,
                     "stored session data does not decode; starting a fresh session with a new id"
                 );
-                return Ok(Loaded::Missing);
+                Loaded::Missing
+            }
+            Some((stored, Ok(d))) => {
+                let base = Base {
+                    id,
+                    key,
+                    owner: d.meta.as_ref().and_then(|meta| meta.owner.clone()),
+                    bytes: stored.value,
+                    version: stored.version,
+                };
+                if outlived(&config, d.meta.as_deref()) {
+                    tracing::debug!(
+                        session = config.session_name(),
+                        "the session is older than its lifetime; it is ended"
+                    );
+                    Loaded::Ended(base)
+                } else {
+                    Loaded::Found(base, d)
+                }
             }
         };
-        let base = Base {
-            id,
-            key,
-            owner: d.meta.as_ref().and_then(|meta| meta.owner.clone()),
-            bytes: stored.value,
-            version: stored.version,
-        };
-        if outlived(config, d.meta.as_deref()) {
-            tracing::debug!(
-                session = config.session_name(),
-                "the session is older than its lifetime; it is ended"
-            );
-            return Ok(Loaded::Ended(base));
-        }
-        Ok(Loaded::Found(base, d))
+        Ok(Self::open(request, config, loaded, start_fresh))
     }
 
     /// The session a request gets from what was loaded.
+    #[inline(always)]
     fn open(
         request: &Arc<RequestState>,
         config: SessionConfig,
