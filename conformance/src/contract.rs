@@ -41,7 +41,6 @@
 //! that does not claim it, a size limit on a store without one) passes at
 //! once and prints why it was skipped.
 
-use std::future::Future;
 use std::time::Duration;
 
 use sessionkit::store::{Expect, IndexEntry, SaveOutcome, SessionStore, StoreError};
@@ -767,7 +766,7 @@ pub async fn save_if_is_atomic<S: SessionStore>(store: S) -> Result<(), Failure>
     let values: Vec<Vec<u8>> = (0..RACERS)
         .map(|i| format!(r#"{{"round":1,"racer":{i}}}"#).into_bytes())
         .collect();
-    let outcomes = join_all(values.iter().map(|value| {
+    let outcomes = futures_util::future::join_all(values.iter().map(|value| {
         cx.call("save_if", || {
             store.save_if(&key, value, LONG, Expect::Absent)
         })
@@ -805,7 +804,7 @@ pub async fn save_if_is_atomic<S: SessionStore>(store: S) -> Result<(), Failure>
     let values: Vec<Vec<u8>> = (0..RACERS)
         .map(|i| format!(r#"{{"round":2,"racer":{i}}}"#).into_bytes())
         .collect();
-    let outcomes = join_all(
+    let outcomes = futures_util::future::join_all(
         values
             .iter()
             .map(|value| cx.call("save_if", || store.save_if(&key, value, LONG, expect))),
@@ -1060,32 +1059,6 @@ fn error_text(error: Option<StoreError>) -> String {
         Some(error) => format!("{error} (class {:?})", error.class()),
         None => "no error".to_owned(),
     }
-}
-
-/// Runs every future concurrently on this task and collects their outputs
-/// in order.
-pub(crate) async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    use std::task::Poll;
-    let mut pending: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut waiting = false;
-        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => waiting = true,
-                }
-            }
-        }
-        if waiting {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// How long the owner index checks wait for an `until` of one second from

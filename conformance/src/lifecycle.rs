@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use sessionkit::{SessionId, SessionStore};
 
 use crate::check::{ensure, ensure_eq, skipped, Cx, Failure};
-use crate::contract::join_all;
+use futures_util::future::join_all;
 
 mod app;
 mod client;

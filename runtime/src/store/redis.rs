@@ -1052,7 +1052,7 @@ impl SessionStore for RedisStore {
             }
             // Each session key lives in a slot of its own on Redis Cluster:
             // one `PTTL` each, all at once.
-            let ttls = join_all(listed.iter().map(|(key, _, _)| {
+            let ttls = futures_util::future::join_all(listed.iter().map(|(key, _, _)| {
                 let mut cmd = ::redis::cmd("PTTL");
                 cmd.arg(key);
                 self.run("PTTL", cmd)
@@ -1100,32 +1100,6 @@ fn unix_now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
-}
-
-/// Runs every future concurrently on this task and collects their outputs
-/// in order.
-async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    use std::task::Poll;
-    let mut pending: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut waiting = false;
-        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => waiting = true,
-                }
-            }
-        }
-        if waiting {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// Appends `EX seconds`, or `PX milliseconds` (rounded up, at least 1) when
