@@ -497,7 +497,8 @@ enum Started<'a> {
     Delete(StoreFuture<'a, ()>),
 }
 
-fn store_error(config: &SessionConfig, source: StoreError) -> Error {
+/// A store's error, as the error of the session of `config`.
+pub(crate) fn store_error(config: &SessionConfig, source: StoreError) -> Error {
     Error::Store {
         session_name: config.session_name().to_owned(),
         source,

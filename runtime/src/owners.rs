@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
+use crate::commit::store_error;
 use crate::request::{index_key, LayerState};
 use crate::{Error, Session, SessionConfig, SessionData};
 
@@ -78,10 +79,7 @@ struct Entry {
 impl Owners {
     pub(crate) fn of(layer: &Arc<LayerState>) -> Result<Owners, Error> {
         if !layer.owners {
-            return Err(Error::Owner {
-                session_name: String::new(),
-                message: "the session layer keeps no owner index; build it with `SessionLayer::with_owners`".into(),
-            });
+            return Err(not_enabled(String::new()));
         }
         Ok(Owners {
             layer: Arc::clone(layer),
@@ -201,10 +199,14 @@ fn id_hint(config: &SessionConfig, key: &str) -> String {
     format!("{shown}…")
 }
 
-fn store_error(config: &SessionConfig, source: crate::StoreError) -> Error {
-    Error::Store {
-        session_name: config.session_name().to_owned(),
-        source,
+/// The error of an owner asked of a layer built without
+/// [`with_owners`](crate::SessionLayer::with_owners).
+pub(crate) fn not_enabled(session_name: String) -> Error {
+    Error::Owner {
+        session_name,
+        message:
+            "the session layer keeps no owner index; build it with `SessionLayer::with_owners`"
+                .into(),
     }
 }
 

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sessionkit_rules::Field;
 
 use crate::codec::{self, Extras, Meta};
-use crate::commit::Commit;
+use crate::commit::{store_error, Commit};
 use crate::config::{whole_secs, ConfigError};
 use crate::observe::{self, Call, Found, Operation};
-use crate::owners::check_owner;
+use crate::owners::{check_owner, not_enabled};
 use crate::request::{
     self, Base, Expected, Expiry, Left, Owned, Progress, RequestState, Returned, Slot, SlotState,
 };
@@ -164,22 +164,19 @@ impl<T: SessionData> Session<T> {
     /// 1 to 128 visible ASCII characters; the session keeps the owner it had.
     pub fn set_owner(&mut self, owner: impl Into<String>) -> Result<(), Error> {
         let owner = owner.into();
-        let problem = if self.request.layer.owners {
-            check_owner(&owner).err()
-        } else {
-            Some(
-                "the session layer keeps no owner index; build it with `SessionLayer::with_owners`"
-                    .to_owned(),
-            )
-        };
-        if let Some(message) = problem {
+        let session_name = || {
             let slots = self.request.slots();
-            let session_name = slots
+            slots
                 .get(self.slot)
                 .map_or("", |slot| slot.config.session_name())
-                .to_owned();
+                .to_owned()
+        };
+        if !self.request.layer.owners {
+            return Err(not_enabled(session_name()));
+        }
+        if let Err(message) = check_owner(&owner) {
             return Err(Error::Owner {
-                session_name,
+                session_name: session_name(),
                 message,
             });
         }
@@ -358,10 +355,7 @@ impl<T: SessionData> Session<T> {
             Ok(loaded) => loaded,
             Err(source) => {
                 call.finish(layer, &config, Operation::Load, "error", Some(&source));
-                return Err(Error::Store {
-                    session_name: config.session_name().to_owned(),
-                    source,
-                });
+                return Err(store_error(&config, source));
             }
         };
         let loaded = loaded.map(|stored| {
