@@ -53,7 +53,7 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # Each of sessionkit's features alone: code that only another feature uses
 # must be compiled with it, or a build with just the store one needs warns.
-for feature in memory axum redis redis-tls memcache metrics; do
+for feature in memory axum redis redis-tls memcache postgres sqlite metrics; do
   echo "==> cargo clippy -p sessionkit --no-default-features --features $feature"
   cargo clippy -p sessionkit --no-default-features --features "$feature" --all-targets -- -D warnings
 done

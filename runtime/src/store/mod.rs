@@ -68,7 +68,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use crate::error::StoreError;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use cleanup::{Cleanup, CleanupTask};
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod cleanup;
 #[cfg(feature = "memcache")]
 pub mod memcache;
 #[cfg(feature = "memory")]
