@@ -70,15 +70,16 @@
 //! again), and the select only tells what to merge with, so no transaction
 //! needs to span the two.
 //!
-//! Per request, as counted by the tests (committed transactions in
-//! `pg_stat_database`):
+//! Per request, as counted by the tests (`pg_stat_statements`):
 //!
 //! | request | statements |
 //! |---|---|
 //! | new visitor that writes | 1 (the `INSERT`) |
 //! | read-only | 1 (the load's `UPDATE`) |
-//! | read and write | 2 (load, conditional `UPDATE`) |
-//! | no session extracted | 0 |
+//! | read and write | 2 (the load, the conditional `UPDATE`) |
+//! | login (`cycle_id`) and write | 3 (the load, the `INSERT` under the new id, the `DELETE` of the old) |
+//! | logout (`destroy`) | 2 (the load, the `DELETE`) |
+//! | no session extracted, or a new visitor that writes nothing | 0 |
 //!
 //! All statements are built once, when the store (or its table) is set,
 //! and prepared once per connection (`prepare_cached`).
@@ -109,8 +110,9 @@
 //! connection, connecting, and the statement. A connection that timed out
 //! or failed is closed, never returned to the pool; one the server closed
 //! while idle (a restart) is noticed when taken from the pool and replaced,
-//! and a statement that finds its connection already closed is sent again
-//! on a new one. So once the server is back, requests succeed again
+//! and a statement that finds its connection already closed, or ended by
+//! the server before it ran (`pg_terminate_backend`, a shutdown), is sent
+//! again once on a new one: it cannot have been applied. So once the server is back, requests succeed again
 //! without rebuilding the store.
 //!
 //! A failure becomes a [`StoreError`] whose source is a
@@ -546,12 +548,9 @@ impl PostgresStore {
                 }
             })
             .await;
-            let closed = matches!(&result, Ok(Err(e)) if e.is_closed());
+            let ended = matches!(&result, Ok(Err(e)) if connection_ended(e));
             match self.settle(client, statement, self.timeout, result) {
-                // tokio-postgres answers `closed` when the connection was
-                // gone before the request was written, so nothing reached
-                // the server and sending it again is safe.
-                Err(_) if closed && !retried => retried = true,
+                Err(_) if ended && !retried => retried = true,
                 result => return result,
             }
         }
@@ -696,6 +695,19 @@ enum Exec {
 struct Rows {
     rows: Vec<Row>,
     count: u64,
+}
+
+/// Whether a statement failed because its connection had ended before the
+/// statement ran, so that sending it again on another connection is safe:
+/// tokio-postgres answers `closed` when the connection was gone before the
+/// request was written, and a server process that was told to end (an
+/// administrator's `pg_terminate_backend`, a shutdown: `57P01`, `57P02`)
+/// aborts the statement it was given, which so never committed.
+fn connection_ended(error: &tokio_postgres::Error) -> bool {
+    error.is_closed()
+        || error
+            .code()
+            .is_some_and(|code| matches!(code.code(), "57P01" | "57P02"))
 }
 
 /// A time to live in milliseconds, as the statements take it.
