@@ -516,6 +516,9 @@ async fn the_cleanup_removes_expired_rows_in_batches_while_requests_are_served()
 // ---------------------------------------------------------------------------
 // Round trips
 
+/// What a request is, its path, and the statements it should run.
+type Step = (&'static str, &'static str, &'static [(&'static str, i64)]);
+
 #[tokio::test]
 async fn statements_per_request_kind() {
     let server = Postgres::start_new();
@@ -529,7 +532,7 @@ async fn statements_per_request_kind() {
     let mut browser = Browser::new(serve(support::app::app(store)).await);
     // What a request is, its path, and the statements it should run (by
     // their first word, in alphabetical order).
-    let steps: [(&str, &str, &[(&str, i64)]); 7] = [
+    let steps: [Step; 7] = [
         ("new visitor (write)", "/incr", &[("INSERT", 1)]),
         ("read-only", "/get", &[("UPDATE", 1)]),
         ("read-write", "/incr", &[("UPDATE", 2)]),

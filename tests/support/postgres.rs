@@ -137,6 +137,43 @@ impl Postgres {
         self.start();
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every process it
+    /// started): connections are still accepted by the kernel, nothing
+    /// answers.
+    pub fn pause(&self) {
+        for pid in self.processes() {
+            signal("STOP", pid);
+        }
+    }
+
+    /// Undoes [`pause`](Self::pause) (SIGCONT).
+    pub fn resume(&self) {
+        for pid in self.processes() {
+            signal("CONT", pid);
+        }
+    }
+
+    /// The postmaster's pid, then its children's.
+    fn processes(&self) -> Vec<u32> {
+        let pid = self.running.as_ref().expect("postgres is running").pid;
+        let mut pids = vec![pid];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let parent = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|stat| {
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
+            if parent == Some(pid) {
+                pids.push(child);
+            }
+        }
+        pids
+    }
+
     /// Runs the server; on failure returns its log and leaves nothing
     /// running.
     fn spawn(&mut self) -> Result<(), String> {
@@ -253,7 +290,9 @@ pub fn bin_dir() -> &'static Path {
 /// The template data directory's parent, made by `initdb` once per test
 /// binary and removed when the binary exits.
 fn template() -> &'static Path {
-    static TEMPLATE: OnceLock<(PathBuf, Mutex<ChildStdin>)> = OnceLock::new();
+    /// The directory, and the remover with the pipe that keeps it waiting.
+    type Template = (PathBuf, Mutex<(Child, ChildStdin)>);
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
     let (dir, _remover) = TEMPLATE.get_or_init(|| {
         let dir = scratch_dir("pg-template");
         std::fs::create_dir_all(&dir).unwrap();
@@ -286,7 +325,7 @@ fn template() -> &'static Path {
             String::from_utf8_lossy(&output.stderr)
         );
         eprintln!("initdb took {:?}", started.elapsed());
-        (dir, Mutex::new(pipe))
+        (dir, Mutex::new((remover, pipe)))
     });
     dir
 }
@@ -349,6 +388,15 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+fn signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// Whether process `pid` runs (exists and is not a zombie).

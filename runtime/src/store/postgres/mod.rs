@@ -223,11 +223,13 @@ impl PostgresStore {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|source| PostgresStoreError::InvalidUrl { source })?;
-        let mut manager_config = ManagerConfig::default();
-        // Checks only that the connection is open, without a round trip:
-        // a connection that failed is never returned to the pool (see
-        // `settle`), and one the server closed while idle is closed here.
-        manager_config.recycling_method = RecyclingMethod::Fast;
+        let manager_config = ManagerConfig {
+            // Checks only that the connection is open, without a round
+            // trip: a connection that failed is never returned to the pool
+            // (see `settle`), and one the server closed while idle is
+            // closed here.
+            recycling_method: RecyclingMethod::Fast,
+        };
         let manager = Manager::from_config(config, NoTls, manager_config);
         let pool = Pool::builder(manager)
             .max_size(Self::DEFAULT_POOL_SIZE)
