@@ -129,6 +129,56 @@ async fn migrate_is_idempotent_and_safe_to_run_at_once() {
     assert_eq!(indexes, 2, "the primary key and the expiry index");
 }
 
+/// `migrate` racing a migration run by other means (without its lock):
+/// the other's `CREATE TABLE` is not committed yet when `migrate` looks, so
+/// `migrate` creates the table too, waits for the other's row in the
+/// catalog, and fails with a unique violation once the other commits.
+/// `migrate` then runs again and finds the table.
+#[tokio::test]
+async fn migrate_survives_a_concurrent_create_table_by_other_means() {
+    let server = shared();
+    let table = unique_table();
+    let store = PostgresStore::new(&server.url())
+        .unwrap()
+        .with_table(&table)
+        .unwrap()
+        .with_timeout(Duration::from_secs(20));
+    let other = psql(server).await;
+    other.batch_execute("BEGIN").await.unwrap();
+    other.batch_execute(&store.migration_sql()).await.unwrap();
+    let migrating = tokio::spawn({
+        let store = store.clone();
+        async move { store.migrate().await }
+    });
+    // Until `migrate` waits for the other transaction.
+    let watcher = psql(server).await;
+    let mut waited = 0;
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%CREATE TABLE IF NOT EXISTS%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(
+            waited < 2000,
+            "migrate never waited for the other transaction"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    other.batch_execute("COMMIT").await.unwrap();
+    migrating.await.unwrap().unwrap();
+    let key = format!("session:{}", new_id());
+    store.save(&key, b"{}", TTL).await.unwrap();
+}
+
 #[tokio::test]
 async fn the_migration_sql_is_what_migrate_runs() {
     let server = shared();
