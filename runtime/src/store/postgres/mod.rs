@@ -110,9 +110,14 @@
 //! connection, connecting, and the statement. A connection that timed out
 //! or failed is closed, never returned to the pool; one the server closed
 //! while idle (a restart) is noticed when taken from the pool and replaced,
-//! and a statement that finds its connection already closed, or ended by
-//! the server before it ran (`pg_terminate_backend`, a shutdown), is sent
-//! again once on a new one: it cannot have been applied. So once the server is back, requests succeed again
+//! and a statement whose connection turns out closed, or ended by the
+//! server (`pg_terminate_backend`, a shutdown: SQLSTATE `57P01`, `57P02`),
+//! is sent again once on a new connection. Ended by the server, the
+//! statement was aborted; closed, it was usually never sent, but its
+//! answer may also have been lost after it committed. Sent again, a load,
+//! a save or a delete changes nothing more, and a conditional save finds
+//! its own write, which it reports as another writer's (`Exists`, or
+//! `Changed` with its own value, which the layer merges and saves again). So once the server is back, requests succeed again
 //! without rebuilding the store.
 //!
 //! A failure becomes a [`StoreError`] whose source is a
@@ -510,7 +515,9 @@ impl PostgresStore {
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
-                if error.as_db_error().is_none() {
+                // An error of the server's leaves the connection usable,
+                // unless it is about the connection itself.
+                if error.as_db_error().is_none() || connection_ended(&error) {
                     drop(Object::take(client));
                 }
                 Err(from_statement(statement, &self.table.name, error))
@@ -699,12 +706,13 @@ struct Rows {
     count: u64,
 }
 
-/// Whether a statement failed because its connection had ended before the
-/// statement ran, so that sending it again on another connection is safe:
-/// tokio-postgres answers `closed` when the connection was gone before the
-/// request was written, and a server process that was told to end (an
-/// administrator's `pg_terminate_backend`, a shutdown: `57P01`, `57P02`)
-/// aborts the statement it was given, which so never committed.
+/// Whether a statement failed because its connection ended: tokio-postgres
+/// answers `closed` (the connection was gone when the request was to be
+/// written, or went before the answer came), or the server ended the
+/// process serving it (`57P01` for `pg_terminate_backend` or a shutdown,
+/// `57P02` after a crash), aborting the statement. Either way the
+/// connection is useless, and the statement is worth sending again on
+/// another (see the module docs for what that repeats).
 fn connection_ended(error: &tokio_postgres::Error) -> bool {
     error.is_closed()
         || error
