@@ -386,7 +386,7 @@ impl PostgresStore {
     /// Several processes may call it at once: each takes a transaction-level
     /// advisory lock first, so they create the table one after the other
     /// (and one that raced a migration run by other means retries once).
-    /// Bounded by the store's timeout, or 30 seconds if that is shorter.
+    /// Bounded by the store's timeout, but never by less than 30 seconds.
     ///
     /// # Errors
     ///
