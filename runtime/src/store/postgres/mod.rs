@@ -401,7 +401,7 @@ impl PostgresStore {
         let mut retried = false;
         loop {
             let deadline = Instant::now() + timeout;
-            let client = self.checkout("migrate", deadline).await?;
+            let client = self.checkout("migrate", deadline, timeout).await?;
             // One simple query: its statements run in one transaction,
             // which holds the lock until they are done.
             let result = tokio::time::timeout_at(deadline, client.batch_execute(&sql)).await;
@@ -482,29 +482,30 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// A pooled connection, taken by `deadline`.
+    /// A pooled connection, taken by `deadline` (`timeout` after the call
+    /// started).
     async fn checkout(
         &self,
         statement: &'static str,
         deadline: Instant,
+        timeout: Duration,
     ) -> Result<Object, PostgresStoreError> {
         match tokio::time::timeout_at(deadline, self.pool.get()).await {
             Ok(Ok(client)) => Ok(client),
             Ok(Err(PoolError::Backend(source))) => Err(PostgresStoreError::Connect { source }),
-            Ok(Err(PoolError::Timeout(_))) | Err(_) => Err(PostgresStoreError::Timeout {
-                statement,
-                timeout: self.timeout,
-            }),
+            Ok(Err(PoolError::Timeout(_))) | Err(_) => {
+                Err(PostgresStoreError::Timeout { statement, timeout })
+            }
             Ok(Err(error)) => Err(PostgresStoreError::Pool {
                 detail: error.to_string(),
             }),
         }
     }
 
-    /// The result of a statement run on `client`, whose connection is
-    /// closed (taken out of the pool) unless it answered: a connection that
-    /// timed out may still deliver the answer, and one that failed is
-    /// broken.
+    /// The result of a statement run on `client`. The connection is closed
+    /// (taken out of the pool) unless it answered, or failed with an error
+    /// of the server's that leaves it usable: one that timed out may still
+    /// deliver the late answer, one that failed otherwise is broken.
     fn settle<T>(
         &self,
         client: Object,
@@ -530,8 +531,8 @@ impl PostgresStore {
     }
 
     /// Runs `sql` with `params` on a pooled connection by `deadline`. A
-    /// pooled connection found closed before the statement was sent is
-    /// replaced once.
+    /// statement whose connection ended ([`connection_ended`]) is sent once
+    /// more on another.
     async fn query(
         &self,
         statement: &'static str,
@@ -542,7 +543,7 @@ impl PostgresStore {
     ) -> Result<Rows, PostgresStoreError> {
         let mut retried = false;
         loop {
-            let client = self.checkout(statement, deadline).await?;
+            let client = self.checkout(statement, deadline, self.timeout).await?;
             let result = tokio::time::timeout_at(deadline, async {
                 let prepared = client.prepare_cached(sql).await?;
                 match exec {
