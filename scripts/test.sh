@@ -4,11 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# redis-server and memcached, from Debian's packages. The tests start their
-# own servers on free loopback ports; nothing here starts a service.
+# redis-server, memcached and PostgreSQL, from Debian's packages. The tests
+# start their own servers on free loopback ports; nothing here starts a
+# service.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+# PostgreSQL, for tests/postgres_store.rs: its initdb on PATH or where
+# Debian installs it (/usr/lib/postgresql/<version>/bin, not on PATH).
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 # Headless Chromium and its WebDriver server, for tests/partitioned_browser.rs
 # (it starts both itself, on loopback).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -1,5 +1,6 @@
 //! Readiness: `SessionStore::ping` and `SessionLayer::ping` against the
-//! memory store and real `redis-server` and `memcached` processes, while
+//! memory store and real `redis-server`, `memcached` and PostgreSQL
+//! processes, while
 //! the servers run, after they are stopped (or frozen), and once they are
 //! back.
 
@@ -215,6 +216,65 @@ mod memcache {
                 "{text}"
             );
             assert!(text.contains("no answer within 500ms"), "{text}");
+            until_up(&store).await;
+        })
+        .await
+        .expect("never a hang");
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use sessionkit::PostgresStore;
+
+    use super::support::postgres::Postgres;
+    use super::*;
+
+    #[tokio::test]
+    async fn ping_follows_the_server_down_and_back() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let mut server = Postgres::start_new();
+            let store = PostgresStore::new(&server.url())
+                .unwrap()
+                .with_timeout(STORE_TIMEOUT);
+            let addr = serve(ready_app(SessionLayer::new(store.clone()))).await;
+            assert!(ping(&store).await.0.is_ok());
+            assert_eq!(ready(addr).await, 200);
+
+            server.stop();
+            // Its pooled connection was ended, and a new one is refused.
+            for _ in 0..2 {
+                assert_down(&store).await;
+            }
+            assert_eq!(ready(addr).await, 503);
+
+            server.start();
+            eprintln!("back after {:?}", until_up(&store).await);
+            assert_eq!(ready(addr).await, 200);
+        })
+        .await
+        .expect("never a hang");
+    }
+
+    /// A frozen server accepts connections but never answers: the ping
+    /// times out, and the connection it waited on is not reused.
+    #[tokio::test]
+    async fn a_frozen_server_times_out() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let server = Postgres::start_new();
+            let store = PostgresStore::new(&server.url())
+                .unwrap()
+                .with_timeout(STORE_TIMEOUT)
+                .with_pool_size(1);
+            assert!(ping(&store).await.0.is_ok());
+            server.pause();
+            let error = assert_down(&store).await;
+            server.resume();
+            let text = support::chain(&error);
+            assert!(
+                text.contains("`ping` got no answer from PostgreSQL within 500ms"),
+                "{text}"
+            );
             until_up(&store).await;
         })
         .await

@@ -45,6 +45,7 @@
 //! | `axum` | yes | [`SessionLayer`], the [`Session<T>`](struct@Session) extractor, [`UntypedSession`] |
 //! | `memcache` | no | `store::memcache::MemcacheStore`: memcached, pooled, several servers (ketama), acknowledged writes |
 //! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::store::redis::client`) |
+//! | `postgres` | no | `store::postgres::PostgresStore`: a PostgreSQL table through tokio-postgres, pooled by deadpool-postgres, with a cleanup task for expired rows |
 //! | `redis-tls` | no | `redis` over TLS (`rediss://` URLs, `RedisStore::from_url_with_tls` for a private CA and client certificates), with rustls and ring |
 //! | `metrics` | no | counters, histograms and gauges of loads, saves, deletes, merges, store errors and latency through the `metrics` facade (no exporter); see the README for the list |
 //!
@@ -167,6 +168,8 @@ pub use untyped::UntypedSession;
 pub use store::memcache::MemcacheStore;
 #[cfg(feature = "memory")]
 pub use store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
 

@@ -9,6 +9,7 @@ pub mod embed;
 pub mod example;
 pub mod load;
 pub mod memcached;
+pub mod postgres;
 pub mod proxy;
 #[cfg(feature = "redis-tls")]
 pub mod redis_tls;

@@ -77,6 +77,8 @@ mod cleanup;
 pub mod memcache;
 #[cfg(feature = "memory")]
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 
@@ -155,7 +157,7 @@ impl fmt::Debug for RedactedKey<'_> {
 /// 32 lowercase hex digits (its hash, with `hash_ids`, 64), so no more of
 /// one than [`redact_key`] shows is left, wherever it stands in a server's
 /// error text.
-#[cfg(any(feature = "redis", feature = "memcache"))]
+#[cfg(any(feature = "redis", feature = "memcache", feature = "postgres"))]
 pub(crate) fn redact_ids(text: &str, keep: impl Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
