@@ -265,10 +265,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A source whose text the error before it already ends with is left out:
 /// some libraries' errors (the `redis` crate's, serde_json's I/O errors)
 /// show their source in their own text as well.
-#[cfg(any(feature = "axum", test))]
+#[cfg(any(feature = "axum", feature = "postgres", feature = "sqlite", test))]
 pub(crate) struct Report<'a>(pub(crate) &'a dyn std::error::Error);
 
-#[cfg(any(feature = "axum", test))]
+#[cfg(any(feature = "axum", feature = "postgres", feature = "sqlite", test))]
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut shown = self.0.to_string();

@@ -79,6 +79,8 @@ pub mod memcache;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// What keeps [`SessionStore::immediate`] to this crate's stores.
 pub(crate) mod sealed {
