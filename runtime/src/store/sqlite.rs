@@ -229,19 +229,26 @@ impl SqliteStore {
     /// room while stopping a runaway session before it slows every request.
     pub const DEFAULT_MAX_VALUE_SIZE: usize = 64 * 1024;
 
-    /// How many connections the pool keeps at most by default: 2.
+    /// How many connections the pool keeps at most by default: 4.
     ///
     /// SQLite runs one write at a time, and every request that uses a
-    /// session writes (a load slides the expiry), so more connections do
-    /// not make more requests run at once: they queue on the file's write
-    /// lock, and a connection waiting there sleeps in SQLite's busy handler
-    /// (1, 2, 5, 10 … ms) instead of being woken when the lock is free. Two
-    /// connections let one prepare or finish its statement on a blocking
-    /// thread while the other holds the lock, without that wait. Measured
-    /// with 64 browsers over HTTP on a 2-core machine (loads and saves of
-    /// one session each): 1 connection served 6,650 requests/s, 2 served
-    /// 7,450, 4 served 4,300 with a p99 latency 9 times higher.
-    pub const DEFAULT_POOL_SIZE: usize = 2;
+    /// session writes (a load slides the expiry), so the connections take
+    /// turns at the write lock whatever their number. More than one still
+    /// pays: each call also waits for a blocking thread, checks its
+    /// connection before use and copies its result out, which other
+    /// connections do meanwhile. Too many, and calls queue on the lock in
+    /// SQLite's busy handler, which sleeps (1, 2, 5, 10 … ms) instead of
+    /// being woken when the lock is free, so the slowest requests get
+    /// slower. Measured over HTTP with 32 and 64 logged-in clients
+    /// alternating a read and a write of their session, on a shared 2-core
+    /// machine (release build, client and server on the same cores):
+    /// 1 connection served 1,900 to 4,800 requests/s, 4 connections 4,900
+    /// to 6,200 (99th percentile 13 to 33 ms, the lowest or close to it), 8
+    /// and 16 up to 7,200, but their slowest requests took 87 to 192 ms
+    /// against 40 to 101 with 4. Four is the best balance there; raise it with
+    /// [`with_pool_size`](Self::with_pool_size) if many more requests are
+    /// in flight at once.
+    pub const DEFAULT_POOL_SIZE: usize = 4;
 
     /// The default table name.
     pub const DEFAULT_TABLE: &'static str = "sessionkit_sessions";
