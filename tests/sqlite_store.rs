@@ -10,7 +10,7 @@ mod support;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,37 +20,10 @@ use sessionkit::store::sqlite::{rusqlite, SqliteStoreError};
 use sessionkit::store::{Cleanup, Expect, SaveOutcome, StoreFuture, Stored};
 use sessionkit::{ErrorClass, SessionId, SessionStore, SqliteStore, StoreError};
 
+use support::temp::TempDir;
 use support::{capture_logs, chain, Browser};
 
 const TTL: Duration = Duration::from_secs(3600);
-
-/// A directory of its own under the system's temp directory, removed
-/// (with the database files in it) when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new, empty directory.
-    pub fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "sessionkit-sqlite-{}-{}",
-            std::process::id(),
-            SessionId::generate()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    /// The database file in it.
-    pub fn db(&self) -> PathBuf {
-        self.0.join("sessions.db")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A store on a file of its own, which is removed when the test's last
 /// clone of it is dropped.
