@@ -56,7 +56,7 @@
 //! | `save_if`, new session | the same `INSERT … ON CONFLICT … DO UPDATE … WHERE expires_at <= now RETURNING version`: writes over an expired leftover, answers `Exists` over a live row |
 //! | `save_if`, loaded session | `BEGIN IMMEDIATE`, `UPDATE … WHERE key = ? AND version = ? AND expires_at > now RETURNING version`; when no row matched, `SELECT value, version` to answer `Changed` or `Gone`; `COMMIT` |
 //! | `delete` | `DELETE … WHERE key = ?` |
-//! | `ping` | `SELECT 1 FROM <table> LIMIT 0` (checks the file and the table, reads no row) |
+//! | `ping` | `BEGIN IMMEDIATE`, `SELECT 1 FROM <table> LIMIT 0`, `ROLLBACK` (checks the file, the table and the write lock; reads and writes no row) |
 //!
 //! An expired row is never returned: every statement compares `expires_at`
 //! with the clock. A new row's version starts at a random 48-bit number
@@ -750,13 +750,16 @@ impl SessionStore for SqliteStore {
         "sqlite"
     }
 
-    /// Prepares and runs `SELECT 1 FROM <table> LIMIT 0`: the file opens,
-    /// is a database, and holds the table; no row is read.
+    /// Takes the write lock (`BEGIN IMMEDIATE`), runs
+    /// `SELECT 1 FROM <table> LIMIT 0`, and rolls back: the file opens, is
+    /// a database, holds the table, and a load could write now (every load
+    /// slides an expiry). Nothing is read or written.
     fn ping(&self) -> StoreFuture<'_, ()> {
         StoreFuture::new(async move {
             self.run("ping", |c, sql| {
-                c.prepare_cached(&sql.ping)?.query([])?.next()?;
-                Ok(())
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached(&sql.ping)?.query([])?.next()?;
+                tx.rollback()
             })
             .await?;
             Ok(())
