@@ -491,6 +491,42 @@ async fn delete_expired_deletes_at_most_a_batch_and_only_expired_rows() {
     assert!(store.load(&live, TTL).await.unwrap().is_some());
 }
 
+/// The WAL is checkpointed as requests come (SQLite's automatic checkpoint
+/// every 1000 pages, about 4 MB), so it does not grow with their number:
+/// every load and conditional save is a write that must reach it.
+#[tokio::test]
+async fn the_wal_stays_bounded_under_loads_and_conditional_saves() {
+    let store = fresh().await;
+    let wal = store._dir.db().with_extension("db-wal");
+    let keys: Vec<String> = (0..200).map(|_| new_key()).collect();
+    for key in &keys {
+        assert!(matches!(
+            store
+                .save_if(key, &[b'x'; 200], TTL, Expect::Absent)
+                .await
+                .unwrap(),
+            SaveOutcome::Saved { .. }
+        ));
+    }
+    for round in 0..25 {
+        for key in &keys {
+            let loaded = store.load_versioned(key, TTL).await.unwrap().unwrap();
+            if round % 5 == 0 {
+                let expect = Expect::Loaded {
+                    value: &loaded.value,
+                    version: loaded.version,
+                };
+                let outcome = store.save_if(key, &[b'y'; 200], TTL, expect).await.unwrap();
+                assert!(matches!(outcome, SaveOutcome::Saved { .. }));
+            }
+        }
+    }
+    // Never checkpointed, the WAL grows by some 14 KB a load: over 60 MB
+    // after 5,000 loads.
+    let size = std::fs::metadata(&wal).unwrap().len();
+    assert!(size < 16_000_000, "the WAL grew to {size} bytes");
+}
+
 // ---------------------------------------------------------------------------
 // Concurrency
 

@@ -125,7 +125,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deadpool_sqlite::{Hook, HookError, Pool, PoolError, Runtime};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, TransactionBehavior};
 
 pub use self::error::SqliteStoreError;
 use super::cleanup::{self, Cleanup, CleanupTask};
@@ -655,14 +655,8 @@ impl SessionStore for SqliteStore {
             let found = self
                 .run("load", move |c, sql| {
                     let now = now_ms();
-                    c.prepare_cached(&sql.load)?
-                        .query_row(params![key, expiry(now, ttl), now], |row| {
-                            Ok(Stored {
-                                value: row.get(0)?,
-                                version: Some(version(row.get(1)?)),
-                            })
-                        })
-                        .optional()
+                    let mut load = c.prepare_cached(&sql.load)?;
+                    returning(&mut load, params![key, expiry(now, ttl), now], stored)
                 })
                 .await?;
             Ok(found)
@@ -707,10 +701,9 @@ impl SessionStore for SqliteStore {
                 Expect::Absent => {
                     self.run("save_if", move |c, sql| {
                         let now = now_ms();
-                        let saved = c
-                            .prepare_cached(&sql.create)?
-                            .query_row(params![key, value, expiry(now, ttl), now], |row| row.get(0))
-                            .optional()?;
+                        let mut create = c.prepare_cached(&sql.create)?;
+                        let params = params![key, value, expiry(now, ttl), now];
+                        let saved: Option<i64> = returning(&mut create, params, |row| row.get(0))?;
                         Ok(match saved {
                             Some(saved) => SaveOutcome::Saved {
                                 version: Some(version(saved)),
@@ -767,6 +760,31 @@ impl SessionStore for SqliteStore {
     }
 }
 
+/// The first row `statement` gives, if any, through `f`; the statement is
+/// then stepped to its end. A `RETURNING` statement commits when it is
+/// reset either way, but SQLite runs its WAL hook, and with it the
+/// automatic checkpoint, only for a statement stepped until it reports it
+/// is done: reset after its row, as `query_row` does, every load would
+/// leave its pages in the WAL, which would grow without bound.
+fn returning<T>(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let mut rows = statement.query(params)?;
+    let first = rows.next()?.map(f).transpose()?;
+    while rows.next()?.is_some() {}
+    Ok(first)
+}
+
+/// A stored value and its version, from a row of `value, version`.
+fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        value: row.get(0)?,
+        version: Some(version(row.get(1)?)),
+    })
+}
+
 /// What a conditional save of a loaded session compares.
 enum Loaded {
     Version(i64),
@@ -788,29 +806,27 @@ fn write_if_loaded(
     let now = now_ms();
     let expires = expiry(now, ttl);
     let saved: Option<i64> = match &loaded {
-        Loaded::Version(v) => tx
-            .prepare_cached(&sql.update_version)?
-            .query_row(params![key, value, expires, v, now], |row| row.get(0))
-            .optional()?,
-        Loaded::Value(bytes) => tx
-            .prepare_cached(&sql.update_value)?
-            .query_row(params![key, value, expires, bytes, now], |row| row.get(0))
-            .optional()?,
+        Loaded::Version(v) => returning(
+            &mut tx.prepare_cached(&sql.update_version)?,
+            params![key, value, expires, v, now],
+            |row| row.get(0),
+        )?,
+        Loaded::Value(bytes) => returning(
+            &mut tx.prepare_cached(&sql.update_value)?,
+            params![key, value, expires, bytes, now],
+            |row| row.get(0),
+        )?,
     };
     let outcome = match saved {
         Some(saved) => SaveOutcome::Saved {
             version: Some(version(saved)),
         },
         None => {
-            let current = tx
-                .prepare_cached(&sql.current)?
-                .query_row(params![key, now], |row| {
-                    Ok(Stored {
-                        value: row.get(0)?,
-                        version: Some(version(row.get(1)?)),
-                    })
-                })
-                .optional()?;
+            let current = returning(
+                &mut tx.prepare_cached(&sql.current)?,
+                params![key, now],
+                stored,
+            )?;
             current.map_or(SaveOutcome::Gone, SaveOutcome::Changed)
         }
     };
