@@ -254,7 +254,7 @@ async fn bad_table_names_are_refused_and_a_custom_table_works() {
         SqliteStoreError::MissingTable { .. }
     ));
     let names: Vec<String> = plain(&dir.db())
-        .prepare("SELECT name FROM sqlite_master ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
