@@ -367,6 +367,58 @@ async fn a_locked_file_gets_503_within_the_timeout_then_the_same_app_serves_agai
     server.stop().await;
 }
 
+/// A connection that fails to open is not kept: while the file is not a
+/// database every call fails (permanently: retrying the same file cannot
+/// help), and once the database is back the same store serves it, with
+/// no restart.
+#[tokio::test]
+async fn a_connection_that_failed_to_open_is_not_kept() {
+    let dir = TempDir::new();
+    let key = new_key();
+    let store = SqliteStore::open(dir.db()).unwrap();
+    store.migrate().await.unwrap();
+    store.save(&key, br#"{"n":1}"#, TTL).await.unwrap();
+    drop(store);
+    // The database (with its WAL, which SQLite would read it through) goes
+    // away, and a file that is not one takes its place.
+    let files = |dir: &Path| ["", "-wal", "-shm"].map(|end| dir.join(format!("sessions.db{end}")));
+    let aside = dir.path().join("aside");
+    std::fs::create_dir(&aside).unwrap();
+    let store = SqliteStore::open(dir.db()).unwrap();
+    for (from, to) in files(dir.path()).iter().zip(files(&aside).iter()) {
+        if from.exists() {
+            std::fs::rename(from, to).unwrap();
+        }
+    }
+    std::fs::write(dir.db(), vec![b'x'; 8192]).unwrap();
+    for _ in 0..3 {
+        let error = store.load(&key, TTL).await.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Permanent, "{}", chain(&error));
+        assert!(
+            matches!(
+                cause(&error),
+                SqliteStoreError::Sqlite {
+                    operation: "open",
+                    ..
+                }
+            ),
+            "{}",
+            chain(&error)
+        );
+    }
+    for (from, to) in files(&aside).iter().zip(files(dir.path()).iter()) {
+        let _ = std::fs::remove_file(to);
+        if from.exists() {
+            std::fs::rename(from, to).unwrap();
+        }
+    }
+    assert_eq!(
+        store.load(&key, TTL).await.unwrap().as_deref(),
+        Some(&br#"{"n":1}"#[..])
+    );
+    store.ping().await.unwrap();
+}
+
 /// `n` concurrent `/incr` requests of `browser`'s session, each from a
 /// client of its own.
 async fn concurrent_incr(browser: &Browser, addr: SocketAddr, n: usize) -> Vec<support::Reply> {
