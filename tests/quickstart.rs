@@ -184,3 +184,25 @@ async fn quickstart_keeps_sessions_in_a_sqlite_file_across_a_restart() {
     assert_eq!(browser.get("/incr").await.body, "3\n");
     drop(example);
 }
+
+/// Two quickstart processes on one SQLite file serve the same sessions: a
+/// session started on one is found, and changed, on the other.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn two_quickstart_processes_share_a_sqlite_file() {
+    let dir = support::temp::TempDir::new();
+    let file = dir.path().join("shared.db");
+    let env = [("SESSIONKIT_SQLITE", file.to_str().unwrap())];
+    let mut one = Example::start("quickstart", &[], &env);
+    one.printed(2).await;
+    let mut two = Example::start("quickstart", &[], &env);
+    two.printed(2).await;
+
+    let mut first = Browser::new(SocketAddr::from(([127, 0, 0, 1], one.port)));
+    assert_eq!(first.get("/incr").await.body, "1\n");
+    let mut second = Browser::new(SocketAddr::from(([127, 0, 0, 1], two.port)));
+    second.jar = first.jar.clone();
+    assert_eq!(second.get("/incr").await.body, "2\n");
+    assert_eq!(first.get("/get").await.body, "2\n");
+    drop((one, two));
+}
