@@ -48,8 +48,10 @@
 //!
 //! # Statements
 //!
-//! Each store call is one statement on one pooled connection, prepared once
-//! per connection (`prepare_cached`):
+//! Each store call runs on one pooled connection, and is one statement
+//! except the conditional save of a loaded session (two, in one
+//! transaction). Statements are prepared once per connection
+//! (`prepare_cached`):
 //!
 //! | call | statement |
 //! |---|---|
@@ -75,7 +77,9 @@
 //! crash of the process; a power loss can lose the last commits before a
 //! checkpoint, never corrupt the file. The file needs a local file system
 //! (WAL's shared memory does not work over a network file system), and
-//! the `-wal` and `-shm` files next to it belong to it.
+//! the `-wal` and `-shm` files next to it belong to it. SQLite copies the
+//! WAL back into the file whenever it passes 1000 pages (about 4 MB), so
+//! it stays about that size however many requests come.
 //!
 //! SQLite lets one connection write at a time, and every load is a write
 //! (it slides the expiry). A connection that finds the write lock taken
@@ -110,8 +114,8 @@
 //! or configure is not kept, and a connection is checked before reuse. A
 //! transaction that fails is rolled back before its connection goes back to
 //! the pool. So when the cause of a failure goes away (a lock released, a
-//! file made writable again), requests succeed again without rebuilding the
-//! store.
+//! file that was not a database replaced by the database), requests
+//! succeed again without rebuilding the store.
 //!
 //! # No owner indexes
 //!
