@@ -1,12 +1,20 @@
-//! A counter, a login and a cart in typed sessions kept in memory.
+//! A counter, a login and a cart in typed sessions kept in memory, or in a
+//! SQLite file that keeps them across restarts.
 //!
 //! Run with: `cargo run --example quickstart` (env `PORT`, default 3000),
 //! then open the address it prints in a browser, or use the `curl` commands
 //! it prints.
+//!
+//! To keep the sessions in a SQLite file instead of memory, name the file
+//! in `SESSIONKIT_SQLITE` and build with the `sqlite` feature:
+//! `SESSIONKIT_SQLITE=sessions.db cargo run --example quickstart --features sqlite`.
 
 use axum::{extract::Path, response::Html, routing::get, Router};
 use serde::{Deserialize, Serialize};
 use sessionkit::{session_config, MemoryStore, Session, SessionLayer};
+
+/// The variable that names the SQLite file to keep the sessions in.
+const SQLITE_VAR: &str = "SESSIONKIT_SQLITE";
 
 session_config! {
     /// The cart's cookie: a week, same-site requests only.
@@ -139,10 +147,76 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// The session layer over the store the environment asks for, and what to
+/// say about it.
+struct Sessions {
+    layer: SessionLayer,
+    kept: String,
+    /// The SQLite store's removal of expired sessions, which runs for as
+    /// long as this is kept.
+    #[cfg(feature = "sqlite")]
+    _cleanup: Option<sessionkit::store::CleanupTask>,
+}
+
+/// Sessions in memory, or in the SQLite file `SESSIONKIT_SQLITE` names.
+async fn sessions() -> Sessions {
+    match std::env::var_os(SQLITE_VAR).filter(|file| !file.is_empty()) {
+        None => Sessions {
+            layer: SessionLayer::new(MemoryStore::new()),
+            kept: format!(
+                "sessions are kept in memory (set {SQLITE_VAR}=<file> to keep them in SQLite)"
+            ),
+            #[cfg(feature = "sqlite")]
+            _cleanup: None,
+        },
+        Some(file) => sqlite(std::path::Path::new(&file)).await,
+    }
+}
+
+/// Sessions in the SQLite file `file`: the table is created if missing,
+/// and expired sessions are removed every minute.
+#[cfg(feature = "sqlite")]
+async fn sqlite(file: &std::path::Path) -> Sessions {
+    use sessionkit::store::Cleanup;
+    use sessionkit::SqliteStore;
+
+    let fail = |what: &str, error: &dyn std::fmt::Display| -> ! {
+        eprintln!("{what} {}: {error}", file.display());
+        std::process::exit(1)
+    };
+    let store = SqliteStore::open(file).unwrap_or_else(|e| fail("cannot open", &e));
+    if let Err(e) = store.migrate().await {
+        fail("cannot create the session table in", &e);
+    }
+    let cleanup = Cleanup::default();
+    Sessions {
+        kept: format!(
+            "sessions are kept in the SQLite file {} (they outlive a restart; expired ones are removed every {} s)",
+            file.display(),
+            cleanup.interval().as_secs()
+        ),
+        _cleanup: Some(store.spawn_cleanup(cleanup)),
+        layer: SessionLayer::new(store),
+    }
+}
+
+/// Without the `sqlite` feature there is no SQLite store: says how to get
+/// one, and stops.
+#[cfg(not(feature = "sqlite"))]
+async fn sqlite(file: &std::path::Path) -> Sessions {
+    eprintln!(
+        "{SQLITE_VAR}={} asks for a SQLite file, but this quickstart was built without SQLite; \
+         run it with `cargo run --example quickstart --features sqlite`, or unset {SQLITE_VAR}",
+        file.display()
+    );
+    std::process::exit(2)
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     // Session warnings (undecodable data) and errors (store down) are logged here.
     tracing_subscriber::fmt().init();
+    let sessions = sessions().await;
     let (listener, base) = sessionkit_tests::listen().await?;
     let app = Router::new()
         .route("/", get(home))
@@ -151,8 +225,9 @@ async fn main() -> std::io::Result<()> {
         .route("/clear", get(clear))
         .route("/login/{user}", get(login))
         .route("/cart/add/{item}", get(add))
-        .layer(SessionLayer::new(MemoryStore::new()));
+        .layer(sessions.layer);
     println!("sessionkit quickstart listening on {base}");
+    println!("{}", sessions.kept);
     println!("open {base}/ in a browser to see your sessions, or try it with curl (the cookie jar keeps your session):");
     println!("  curl -b jar -c jar {base}/incr        # 1, then 2, 3, ...");
     println!("  curl -b jar -c jar {base}/get         # the count, unchanged");

@@ -1,8 +1,7 @@
 //! Readiness: `SessionStore::ping` and `SessionLayer::ping` against the
-//! memory store and real `redis-server`, `memcached` and PostgreSQL
-//! processes, while
-//! the servers run, after they are stopped (or frozen), and once they are
-//! back.
+//! memory store, real `redis-server`, `memcached` and PostgreSQL processes
+//! and a SQLite file, while the servers run, after they are stopped (or
+//! frozen, or the file locked), and once they are back.
 
 mod support;
 
@@ -276,6 +275,47 @@ mod postgres {
                 "{text}"
             );
             until_up(&store).await;
+        })
+        .await
+        .expect("never a hang");
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use sessionkit::store::sqlite::rusqlite;
+    use sessionkit::SqliteStore;
+
+    use super::support::temp::TempDir;
+    use super::*;
+
+    /// Another connection holding the file's write lock makes the ping
+    /// fail as a load would (transient, within the timeout); once it lets
+    /// go, the same store answers again.
+    #[tokio::test]
+    async fn ping_follows_a_locked_file_and_a_missing_table() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let dir = TempDir::new();
+            let store = SqliteStore::open(dir.db())
+                .unwrap()
+                .with_timeout(STORE_TIMEOUT);
+            let addr = serve(ready_app(SessionLayer::new(store.clone()))).await;
+            let (result, _) = ping(&store).await;
+            let error = result.expect_err("no table yet");
+            assert_eq!(error.class(), ErrorClass::Permanent);
+            assert!(support::chain(&error).contains("migrate()"));
+            assert_eq!(ready(addr).await, 503);
+            store.migrate().await.unwrap();
+            assert!(ping(&store).await.0.is_ok());
+            assert_eq!(ready(addr).await, 200);
+
+            let other = rusqlite::Connection::open(dir.db()).unwrap();
+            other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            assert_down(&store).await;
+            assert_eq!(ready(addr).await, 503);
+            other.execute_batch("ROLLBACK").unwrap();
+            eprintln!("back after {:?}", until_up(&store).await);
+            assert_eq!(ready(addr).await, 200);
         })
         .await
         .expect("never a hang");

@@ -1,6 +1,7 @@
 //! `cargo run --example quickstart` really serves: the example binary (built
 //! by `cargo test` with the other targets) is started on a free port and
-//! driven over HTTP.
+//! driven over HTTP; with the `sqlite` feature, also on a SQLite file,
+//! stopped and started again.
 
 mod support;
 
@@ -11,7 +12,7 @@ use support::Browser;
 
 #[tokio::test]
 async fn quickstart_serves_incr_get_and_clear() {
-    let mut example = Example::start("quickstart", &[], &[]);
+    let mut example = Example::start("quickstart", &["SESSIONKIT_SQLITE"], &[]);
     let port = example.port;
     let printed = example.printed(4).await;
     assert!(
@@ -33,7 +34,7 @@ async fn quickstart_serves_incr_get_and_clear() {
 
 #[tokio::test]
 async fn quickstart_page_shows_the_sessions_and_links_to_the_routes() {
-    let mut example = Example::start("quickstart", &[], &[]);
+    let mut example = Example::start("quickstart", &["SESSIONKIT_SQLITE"], &[]);
     let port = example.port;
     let base = format!("http://127.0.0.1:{port}");
     let printed = example.printed(9).await;
@@ -136,4 +137,72 @@ async fn quickstart_page_shows_the_sessions_and_links_to_the_routes() {
         page.body
     );
     drop(example);
+}
+
+/// With `SESSIONKIT_SQLITE` naming a file, the quickstart keeps its sessions
+/// there: stopped (killed) and started again on the same file, it still
+/// has the visitor's session.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn quickstart_keeps_sessions_in_a_sqlite_file_across_a_restart() {
+    let dir = support::temp::TempDir::new();
+    let file = dir.path().join("quickstart.db");
+    let env = [("SESSIONKIT_SQLITE", file.to_str().unwrap())];
+
+    let mut example = Example::start("quickstart", &[], &env);
+    let printed = example.printed(2).await;
+    assert!(
+        printed.contains(&format!("in the SQLite file {}", file.display())),
+        "{printed}"
+    );
+    let mut browser = Browser::new(SocketAddr::from(([127, 0, 0, 1], example.port)));
+    assert_eq!(browser.get("/login/ada").await.body, "logged in as ada\n");
+    assert_eq!(browser.get("/incr").await.body, "1\n");
+    assert_eq!(browser.get("/incr").await.body, "2\n");
+    assert_eq!(browser.get("/cart/add/7").await.body, "[7]\n");
+    drop(example);
+
+    let mut example = Example::start("quickstart", &[], &env);
+    example.printed(2).await;
+    let jar = browser.jar.clone();
+    let mut browser = Browser::new(SocketAddr::from(([127, 0, 0, 1], example.port)));
+    browser.jar = jar;
+    assert_eq!(browser.get("/get").await.body, "2\n", "the count survived");
+    let page = browser.get("/").await;
+    assert!(
+        page.body
+            .contains("<tr><th>user</th><td><code>&quot;ada&quot;</code></td></tr>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<tr><th>items</th><td><code>[7]</code></td></tr>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(browser.get("/incr").await.body, "3\n");
+    drop(example);
+}
+
+/// Two quickstart processes on one SQLite file serve the same sessions: a
+/// session started on one is found, and changed, on the other.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn two_quickstart_processes_share_a_sqlite_file() {
+    let dir = support::temp::TempDir::new();
+    let file = dir.path().join("shared.db");
+    let env = [("SESSIONKIT_SQLITE", file.to_str().unwrap())];
+    let mut one = Example::start("quickstart", &[], &env);
+    one.printed(2).await;
+    let mut two = Example::start("quickstart", &[], &env);
+    two.printed(2).await;
+
+    let mut first = Browser::new(SocketAddr::from(([127, 0, 0, 1], one.port)));
+    assert_eq!(first.get("/incr").await.body, "1\n");
+    let mut second = Browser::new(SocketAddr::from(([127, 0, 0, 1], two.port)));
+    second.jar = first.jar.clone();
+    assert_eq!(second.get("/incr").await.body, "2\n");
+    assert_eq!(first.get("/get").await.body, "2\n");
+    drop((one, two));
 }

@@ -47,6 +47,7 @@
 //! | `redis` | no | `store::redis::RedisStore`: Redis and Redis Cluster, through the `redis` crate (re-exported as `sessionkit::store::redis::client`) |
 //! | `postgres` | no | `store::postgres::PostgresStore`: a PostgreSQL table through tokio-postgres, pooled by deadpool-postgres, with a cleanup task for expired rows |
 //! | `redis-tls` | no | `redis` over TLS (`rediss://` URLs, `RedisStore::from_url_with_tls` for a private CA and client certificates), with rustls and ring |
+//! | `sqlite` | no | `store::sqlite::SqliteStore`: a local SQLite file (rusqlite, SQLite built in), WAL, a cleanup task for expired rows |
 //! | `metrics` | no | counters, histograms and gauges of loads, saves, deletes, merges, store errors and latency through the `metrics` facade (no exporter); see the README for the list |
 //!
 //! # Lifecycle
@@ -172,6 +173,8 @@ pub use store::memory::MemoryStore;
 pub use store::postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
+#[cfg(feature = "sqlite")]
+pub use store::sqlite::SqliteStore;
 
 #[doc(hidden)]
 pub mod __private {

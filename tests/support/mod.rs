@@ -16,6 +16,7 @@ pub mod redis_tls;
 pub mod sanic;
 pub mod sentinel;
 pub mod servers;
+pub mod temp;
 pub mod webdriver;
 
 use std::collections::BTreeMap;

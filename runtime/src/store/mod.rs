@@ -81,6 +81,8 @@ pub mod memory;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// What keeps [`SessionStore::immediate`] to this crate's stores.
 pub(crate) mod sealed {
