@@ -752,6 +752,74 @@ pub async fn save_if_loaded_on_a_missing_key_is_gone<S: SessionStore>(
     Ok(())
 }
 
+/// Compare-and-set on a key that was deleted and written again since the
+/// load: `save_if` with [`Expect::Loaded`] of the old value writes nothing
+/// and answers [`SaveOutcome::Changed`] with the new value, even where the
+/// store's version token of the new value started over (a logout and a
+/// new session under the same key must not be overwritten by a request
+/// that loaded the old one).
+pub async fn save_if_loaded_after_the_key_was_written_again_is_changed<S: SessionStore>(
+    store: S,
+) -> Result<(), Failure> {
+    let cx = Cx("save_if_loaded_after_the_key_was_written_again_is_changed");
+    if !claims_compare_and_set(cx, &store) {
+        return Ok(());
+    }
+    let key = key();
+    let first = cx
+        .call("save_if", || {
+            store.save_if(&key, br#"{"n":1}"#, LONG, Expect::Absent)
+        })
+        .await?;
+    ensure!(
+        cx,
+        matches!(first, SaveOutcome::Saved { .. }),
+        "save_if with Expect::Absent on a free key must save; it answered {}",
+        outcome_text(&first)
+    );
+    let Some(loaded) = cx
+        .call("load_versioned", || store.load_versioned(&key, LONG))
+        .await?
+    else {
+        return Err(cx.fail("load_versioned of a key just saved found nothing"));
+    };
+    cx.call("delete", || store.delete(&key)).await?;
+    let again = cx
+        .call("save_if", || {
+            store.save_if(&key, br#"{"m":1}"#, LONG, Expect::Absent)
+        })
+        .await?;
+    ensure!(
+        cx,
+        matches!(again, SaveOutcome::Saved { .. }),
+        "save_if with Expect::Absent on a deleted key must save; it answered {}",
+        outcome_text(&again)
+    );
+    let expect = Expect::Loaded {
+        value: &loaded.value,
+        version: loaded.version,
+    };
+    let outcome = cx
+        .call("save_if", || {
+            store.save_if(&key, br#"{"n":2}"#, LONG, expect)
+        })
+        .await?;
+    ensure!(
+        cx,
+        matches!(&outcome, SaveOutcome::Changed(now) if now.value == br#"{"m":1}"#),
+        "save_if with Expect::Loaded of a value deleted since, on a key written again, must \
+         write nothing and answer SaveOutcome::Changed with the new value; it answered {}",
+        outcome_text(&outcome)
+    );
+    ensure_eq!(
+        cx,
+        load(cx, &store, &key).await?,
+        Some(Bytes(br#"{"m":1}"#.to_vec())),
+        "the key must still hold what was written after the delete"
+    );
+    Ok(())
+}
+
 /// Compare-and-set is atomic: of 16 concurrent `save_if` calls with the
 /// same expectation (first [`Expect::Absent`] on a free key, then
 /// [`Expect::Loaded`] of one loaded value), exactly one saves; the others

@@ -262,6 +262,7 @@ macro_rules! __checks {
                 save_if_absent_creates_only_a_free_key,
                 save_if_loaded_writes_only_over_what_was_loaded,
                 save_if_loaded_on_a_missing_key_is_gone,
+                save_if_loaded_after_the_key_was_written_again_is_changed,
                 save_if_is_atomic,
                 value_over_the_size_limit_is_refused,
                 value_at_the_size_limit_is_stored,

@@ -41,7 +41,10 @@
 //!
 //! `value` holds the session's JSON object as the layer encoded it;
 //! `version` counts the writes of the row, so a conditional save compares
-//! one number instead of the bytes.
+//! one number instead of the bytes. A new row's version starts at a random
+//! 48-bit number, so a session deleted and written again under the same
+//! key does not come back with a version a request loaded before the
+//! delete.
 //!
 //! # Statements
 //!

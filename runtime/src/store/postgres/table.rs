@@ -59,6 +59,10 @@ impl Table {
         let t = &quoted;
         let expiry = "now() + $2::bigint * interval '1 millisecond'";
         let write_expiry = "now() + $3::bigint * interval '1 millisecond'";
+        // A new row's version starts at a random 48-bit number, so that a
+        // session deleted and written again under the same key does not
+        // come back with the version a request loaded before the delete.
+        let first_version = "floor(random() * 281474976710656)::bigint";
         Ok(Table {
             name: name.to_string(),
             load: format!(
@@ -67,13 +71,13 @@ impl Table {
             ),
             save: format!(
                 "INSERT INTO {t} AS t (key, value, expires_at, version) \
-                 VALUES ($1, $2, {write_expiry}, 1) \
+                 VALUES ($1, $2, {write_expiry}, {first_version}) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
                  expires_at = EXCLUDED.expires_at, version = t.version + 1"
             ),
             create: format!(
                 "INSERT INTO {t} AS t (key, value, expires_at, version) \
-                 VALUES ($1, $2, {write_expiry}, 1) \
+                 VALUES ($1, $2, {write_expiry}, {first_version}) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
                  expires_at = EXCLUDED.expires_at, version = t.version + 1 \
                  WHERE t.expires_at <= now() RETURNING version"
