@@ -8,6 +8,7 @@
 #   BENCH_SECONDS=10      length of each measured wrk run
 #   BENCH_REPS=3          interleaved repetitions (bare, A, B, …, bare, A, B, …)
 #   BENCH_MODES="bare sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis"
+#                         (also: sessionkit-postgres, sessionkit-sqlite, bare-layer)
 #   BENCH_WORKLOADS="reuse readonly new contend"
 #                         (contend: all connections on one session, half of the
 #                         requests writing different keys; sessionkit modes only)
@@ -45,7 +46,8 @@ BENCH_OUT=${BENCH_OUT:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 . scripts/bench/lib.sh
 
 bench_require wrk:wrk redis-server:redis-server redis-cli:redis-tools \
-  redis-benchmark:redis-tools memcached:memcached taskset:util-linux
+  redis-benchmark:redis-tools memcached:memcached taskset:util-linux \
+  psql:postgresql-client pg_isready:postgresql-client
 bench_cpu_setup
 
 mkdir -p "$BENCH_OUT/logs"
@@ -85,6 +87,11 @@ case " ${modes[*]} " in *redis*)
   bench_start_redis "$OUT/redis"
   bench_log "redis-server on port $REDIS_PORT (CPU $CLIENT_CPU)" ;;
 esac
+POSTGRES_URL=
+if has_mode sessionkit-postgres; then
+  bench_start_postgres "$OUT/postgres"
+  bench_log "postgres on port $POSTGRES_PORT (CPU $CLIENT_CPU)"
+fi
 memcache_ceiling=0
 if "$BIN/bench-server" --ceiling memcache --check >/dev/null; then memcache_ceiling=1; fi
 if has_mode sessionkit-memcache || [ "$memcache_ceiling" = 1 ]; then
@@ -102,6 +109,8 @@ start_server() {
   local backend=()
   [ -n "$REDIS_URL" ] && backend+=(--redis-url "$REDIS_URL")
   [ -n "$MEMCACHED_ADDR" ] && backend+=(--memcached "$MEMCACHED_ADDR")
+  [ -n "$POSTGRES_URL" ] && backend+=(--postgres-url "$POSTGRES_URL")
+  [ "$mode" = sessionkit-sqlite ] && backend+=(--sqlite-file "$OUT/sessions.db")
   taskset -c "$SERVER_CPU" "$BIN/bench-server" --mode "$mode" --port "$SERVER_PORT" \
     --workers "$BENCH_WORKERS" "${backend[@]}" "$@" >"$log" 2>&1 &
   SERVER_PID=$!
@@ -254,12 +263,14 @@ if [ -n "$(git status --porcelain 2>/dev/null | head -1)" ]; then commit="$commi
   echo
   echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit: ${BENCH_REPS} interleaved rep(s) × ${BENCH_SECONDS} s per mode and workload" \
     "(after ${BENCH_WARMUP} s of warm-up each), wrk -t1 -c${BENCH_CONNECTIONS}, server with ${BENCH_WORKERS} worker(s)" \
-    "pinned to CPU ${SERVER_CPU}, wrk, Redis and memcached pinned to CPU ${CLIENT_CPU}."
+    "pinned to CPU ${SERVER_CPU}, wrk, Redis, memcached and PostgreSQL pinned to CPU ${CLIENT_CPU}" \
+    "(PostgreSQL with \`synchronous_commit=off\`: a commit does not wait for its WAL to reach the disk;" \
+    "SQLite in WAL mode with \`synchronous=NORMAL\`, in the server's process)."
   echo
   echo "Command: \`BENCH_SECONDS=$BENCH_SECONDS BENCH_REPS=$BENCH_REPS BENCH_MODES=\"$BENCH_MODES\" BENCH_WORKLOADS=\"$BENCH_WORKLOADS\" BENCH_SESSIONS=$BENCH_SESSIONS scripts/bench.sh\`"
   echo
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r);" \
-    "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(redis-server --version | cut -d' ' -f1-3), $(memcached -V)."
+    "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(redis-server --version | cut -d' ' -f1-3), $(memcached -V)${POSTGRES_URL:+, $("$(bench_postgres_bin)/postgres" --version)}."
   echo
   "$BIN/bench-client" table --runs "$RUNS" --ceilings "$CEILINGS" --memory "$MEMORY"
   if [ "$(wc -l <"$CONTENTION")" -gt 1 ]; then

@@ -26,7 +26,7 @@ if [ "$#" -gt 0 ]; then modes=("$@"); else modes=(bare sessionkit-memory tower-s
 # shellcheck source=lib.sh
 . scripts/bench/lib.sh
 bench_require valgrind:valgrind redis-server:redis-server redis-cli:redis-tools \
-  memcached:memcached taskset:util-linux
+  memcached:memcached taskset:util-linux psql:postgresql-client pg_isready:postgresql-client
 
 mkdir -p "$BENCH_OUT"
 OUT=$(cd "$BENCH_OUT" && pwd)
@@ -35,6 +35,7 @@ cargo build --release -p sessionkit-bench --all-features
 
 REDIS_URL=
 MEMCACHED_ADDR=
+POSTGRES_URL=
 for mode in "${modes[@]}"; do
   if ! why=$("$BIN/bench-server" --mode "$mode" --check); then
     echo "cannot count $mode: $why" >&2
@@ -43,6 +44,7 @@ for mode in "${modes[@]}"; do
   case $mode in
     *redis*) [ -n "$REDIS_URL" ] || bench_start_redis "$OUT/redis" ;;
     *memcache*) [ -n "$MEMCACHED_ADDR" ] || bench_start_memcached "$OUT/memcached" ;;
+    *postgres*) [ -n "$POSTGRES_URL" ] || bench_start_postgres "$OUT/postgres" ;;
   esac
 done
 
@@ -66,6 +68,8 @@ count() {
   local backend=()
   [ -n "$REDIS_URL" ] && backend+=(--redis-url "$REDIS_URL")
   [ -n "$MEMCACHED_ADDR" ] && backend+=(--memcached "$MEMCACHED_ADDR")
+  [ -n "$POSTGRES_URL" ] && backend+=(--postgres-url "$POSTGRES_URL")
+  [ "$mode" = sessionkit-sqlite ] && backend+=(--sqlite-file "$OUT/sessions.db")
   taskset -c "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$file" \
     "$BIN/bench-server" --mode "$mode" --port "$port" --workers 1 "${backend[@]}" >"$log" 2>&1 &
   local pid=$!

@@ -102,10 +102,58 @@ bench_start_memcached() {
   MEMCACHED_ADDR="127.0.0.1:$MEMCACHED_PORT"
 }
 
+# Starts PostgreSQL (a new cluster in $1, trust auth for user postgres,
+# synchronous_commit off) on a free port, pinned to CLIENT_CPU; sets
+# POSTGRES_PORT and POSTGRES_URL. PostgreSQL refuses to run as root: as root
+# it runs as the postgres user (which Debian's package creates), by setpriv,
+# which executes it in place (runuser would stay its parent and take the
+# signal that stops it).
+bench_start_postgres() {
+  local dir=$1 bin as=()
+  bin=$(bench_postgres_bin)
+  POSTGRES_PORT=$(bench_free_port)
+  mkdir -p "$dir"
+  rm -rf "$dir/data"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$dir"
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
+  "${as[@]}" taskset -c "$CLIENT_CPU" "$bin/postgres" -D "$dir/data" -p "$POSTGRES_PORT" \
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories="$dir" \
+    -c synchronous_commit=off -c max_connections=200 >"$dir/postgres.log" 2>&1 &
+  POSTGRES_PID=$!
+  bench_started "$POSTGRES_PID"
+  "$BIN/bench-client" wait-port --port "$POSTGRES_PORT" --pid "$POSTGRES_PID" --timeout 30
+  local i
+  for i in $(seq 300); do
+    pg_isready -q -h 127.0.0.1 -p "$POSTGRES_PORT" && break
+    sleep 0.1
+  done
+  POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/postgres"
+}
+
+# The directory of PostgreSQL's server programs: initdb on PATH, or the
+# newest of Debian's /usr/lib/postgresql/<version>/bin.
+bench_postgres_bin() {
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    bench_require postgres-server-missing:postgresql >&2 || return 1
+  fi
+  if command -v initdb >/dev/null 2>&1; then
+    dirname "$(readlink -f "$(command -v initdb)")"
+  else
+    ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1
+  fi
+}
+
 # Empties the backends between runs, so that each run starts alike.
 bench_flush_backends() {
   if [ -n "${REDIS_PORT:-}" ]; then
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  fi
+  if [ -n "${POSTGRES_PORT:-}" ]; then
+    psql -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres \
+      -c 'SET client_min_messages = warning' -c 'DROP TABLE IF EXISTS sessionkit_sessions' >/dev/null
   fi
   if [ -n "${MEMCACHED_PORT:-}" ]; then
     exec 7<>"/dev/tcp/127.0.0.1/$MEMCACHED_PORT"

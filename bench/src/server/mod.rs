@@ -33,6 +33,10 @@ pub enum Mode {
     SessionkitRedis,
     /// sessionkit's memcached store (feature `memcache`).
     SessionkitMemcache,
+    /// sessionkit's PostgreSQL store (feature `postgres`).
+    SessionkitPostgres,
+    /// sessionkit's SQLite store on a fresh file (feature `sqlite`).
+    SessionkitSqlite,
     /// tower-sessions 0.15 with its `MemoryStore`, `n` under key `"n"`.
     TowerSessionsMemory,
     /// tower-sessions 0.14 with tower-sessions-redis-store 0.16 (fred).
@@ -41,12 +45,14 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order the benchmark runs them.
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 9] = [
         Mode::Bare,
         Mode::BareLayer,
         Mode::SessionkitMemory,
         Mode::SessionkitRedis,
         Mode::SessionkitMemcache,
+        Mode::SessionkitPostgres,
+        Mode::SessionkitSqlite,
         Mode::TowerSessionsMemory,
         Mode::TowerSessionsRedis,
     ];
@@ -59,6 +65,8 @@ impl Mode {
             Mode::SessionkitMemory => "sessionkit-memory",
             Mode::SessionkitRedis => "sessionkit-redis",
             Mode::SessionkitMemcache => "sessionkit-memcache",
+            Mode::SessionkitPostgres => "sessionkit-postgres",
+            Mode::SessionkitSqlite => "sessionkit-sqlite",
             Mode::TowerSessionsMemory => "tower-sessions-memory",
             Mode::TowerSessionsRedis => "tower-sessions-redis",
         }
@@ -73,6 +81,13 @@ impl Mode {
             Mode::SessionkitMemcache if !cfg!(feature = "memcache") => Err(
                 "mode `sessionkit-memcache` needs the bench built with `--features memcache`"
                     .into(),
+            ),
+            Mode::SessionkitPostgres if !cfg!(feature = "postgres") => Err(
+                "mode `sessionkit-postgres` needs the bench built with `--features postgres`"
+                    .into(),
+            ),
+            Mode::SessionkitSqlite if !cfg!(feature = "sqlite") => Err(
+                "mode `sessionkit-sqlite` needs the bench built with `--features sqlite`".into(),
             ),
             _ => Ok(()),
         }
@@ -113,6 +128,10 @@ pub struct ServerArgs {
     pub redis_pool: usize,
     /// memcached `host:port` (several: comma-separated) for the memcache mode.
     pub memcached: String,
+    /// PostgreSQL connection string for the postgres mode.
+    pub postgres_url: String,
+    /// The SQLite file of the sqlite mode (removed and created afresh).
+    pub sqlite_file: String,
     /// Session expiry, seconds (store TTL and cookie Max-Age).
     pub expiry: u64,
     /// Instead of serving: measure a store's get + set loop.
@@ -131,7 +150,7 @@ pub struct ServerArgs {
 pub const USAGE: &str = "\
 usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
                     [--redis-url URL] [--redis-pool N] [--memcached HOST:PORT]
-                    [--contention]
+                    [--postgres-url URL] [--sqlite-file PATH] [--contention]
        bench-server --ceiling redis|memcache [--seconds S] [--concurrency C] [--workers N]
                     [--redis-url URL] [--memcached HOST:PORT]
        bench-server --memcache-ceiling ...      (same as --ceiling memcache)
@@ -139,10 +158,13 @@ usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
                     (exit 0 if this build can run it, else say why and exit 1)
 
 modes: bare, bare-layer, sessionkit-memory, sessionkit-redis, sessionkit-memcache,
-       tower-sessions-memory, tower-sessions-redis
+       sessionkit-postgres, sessionkit-sqlite, tower-sessions-memory, tower-sessions-redis
 bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
 GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
+sessionkit-postgres creates its table (migrate) unless it exists;
+sessionkit-sqlite removes --sqlite-file (and its -wal, -shm) and creates it
+afresh.
 --expiry: session expiry in seconds (default 2592000, sanic-session's 30 days).
 --contention (sessionkit modes): also GET /put/K (adds one to key K of the
   untyped session on the same cookie) inside the layer, and GET /conflicts
@@ -167,6 +189,11 @@ impl ServerArgs {
             redis_url: a.value_or("redis-url", "redis://127.0.0.1:6379".to_string())?,
             redis_pool: a.value_or("redis-pool", 6)?,
             memcached: a.value_or("memcached", "127.0.0.1:11211".to_string())?,
+            postgres_url: a.value_or(
+                "postgres-url",
+                "postgres://postgres@127.0.0.1:5432/postgres".to_string(),
+            )?,
+            sqlite_file: a.value_or("sqlite-file", "bench-sessions.db".to_string())?,
             expiry: a.value_or("expiry", 2_592_000)?,
             ceiling,
             ceiling_seconds: a.value_or("seconds", 5.0)?,
@@ -191,7 +218,13 @@ impl ServerArgs {
         }
         let sessionkit = matches!(
             args.mode,
-            Some(Mode::SessionkitMemory | Mode::SessionkitRedis | Mode::SessionkitMemcache)
+            Some(
+                Mode::SessionkitMemory
+                    | Mode::SessionkitRedis
+                    | Mode::SessionkitMemcache
+                    | Mode::SessionkitPostgres
+                    | Mode::SessionkitSqlite
+            )
         );
         if args.contention && !sessionkit {
             return Err(ArgError("`--contention` needs a sessionkit mode".into()));
@@ -216,6 +249,12 @@ pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std
         }
         Mode::SessionkitMemcache => {
             sessionkit_modes::memcache(args.expiry, &args.memcached, args.contention)?
+        }
+        Mode::SessionkitPostgres => {
+            sessionkit_modes::postgres(args.expiry, &args.postgres_url, args.contention).await?
+        }
+        Mode::SessionkitSqlite => {
+            sessionkit_modes::sqlite(args.expiry, &args.sqlite_file, args.contention).await?
         }
         Mode::TowerSessionsMemory => tower::memory(expiry),
         Mode::TowerSessionsRedis => tower::redis(expiry, &args.redis_url, args.redis_pool).await?,

@@ -1,4 +1,4 @@
-//! The sessionkit modes: one `#[derive(Session)]` counter, three stores.
+//! The sessionkit modes: one `#[derive(Session)]` counter, five stores.
 //!
 //! A session's expiry is part of its compiled-in config (`session_config!`)
 //! and sessionkit offers no run-time override of it, so `--expiry` picks one
@@ -153,4 +153,50 @@ pub(super) fn memcache(
     _contention: bool,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     Err("mode `sessionkit-memcache` needs the bench built with `--features memcache`".into())
+}
+
+#[cfg(feature = "postgres")]
+pub(super) async fn postgres(
+    expiry: u64,
+    url: &str,
+    contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
+    let store = sessionkit::PostgresStore::new(url)?;
+    store.migrate().await?;
+    Ok(router_with_expiry(expiry, store, contention)?)
+}
+
+#[cfg(not(feature = "postgres"))]
+pub(super) async fn postgres(
+    _expiry: u64,
+    _url: &str,
+    _contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
+    Err("mode `sessionkit-postgres` needs the bench built with `--features postgres`".into())
+}
+
+#[cfg(feature = "sqlite")]
+pub(super) async fn sqlite(
+    expiry: u64,
+    file: &str,
+    contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
+    for suffix in ["", "-wal", "-shm"] {
+        match std::fs::remove_file(format!("{file}{suffix}")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    let store = sessionkit::SqliteStore::open(file)?;
+    store.migrate().await?;
+    Ok(router_with_expiry(expiry, store, contention)?)
+}
+
+#[cfg(not(feature = "sqlite"))]
+pub(super) async fn sqlite(
+    _expiry: u64,
+    _file: &str,
+    _contention: bool,
+) -> Result<Router, Box<dyn std::error::Error>> {
+    Err("mode `sessionkit-sqlite` needs the bench built with `--features sqlite`".into())
 }
