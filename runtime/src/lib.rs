@@ -115,6 +115,8 @@ mod merge;
 mod observe;
 #[cfg(feature = "axum")]
 mod queue;
+#[cfg(feature = "axum")]
+mod rebuild;
 pub mod store;
 mod untyped;
 
@@ -173,6 +175,7 @@ pub use store::redis::RedisStore;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::config::{SameSite, SessionConfig};
-    pub use crate::data::SessionData;
+    pub use crate::data::{FieldKeys, Recovery, SessionData};
+    pub use serde_json::{Map, Value};
     pub use sessionkit_rules::Settings;
 }
