@@ -53,6 +53,7 @@ pub(crate) fn recover<T: SessionData>(
         // Names only: a value or the id has no place in a log.
         tracing::warn!(
             session = config.session_name(),
+            cookie = config.cookie_name(),
             r#type = std::any::type_name::<T>(),
             reset = %list(&rebuilt.reset),
             missing = %list(&rebuilt.missing),
