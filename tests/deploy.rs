@@ -97,6 +97,80 @@ mod v2 {
     }
 }
 
+/// The same change, with serde's attributes on the fields.
+mod attrs {
+    use super::*;
+
+    #[derive(Session, Serialize, Deserialize, Default, Debug)]
+    #[session(config = APP)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Release1 {
+        pub user_name: Option<String>,
+        pub page_size: String,
+        pub limit: String,
+        pub tags: Vec<String>,
+    }
+
+    #[derive(Session, Serialize, Deserialize, Default, Debug)]
+    #[session(config = APP)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Release2 {
+        pub user_name: Option<String>,
+        /// No longer fits: serde's default, not `Default`'s 0.
+        #[serde(default = "fifty")]
+        pub page_size: u32,
+        /// Read through its `with` module: the stored text still fits.
+        #[serde(with = "as_text")]
+        pub limit: u64,
+        #[serde(rename = "labels", alias = "tags")]
+        pub labels: Vec<String>,
+        #[serde(skip)]
+        pub cache: u8,
+        pub added: bool,
+    }
+
+    fn fifty() -> u32 {
+        50
+    }
+
+    mod as_text {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&n.to_string())
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+            String::deserialize(d)?
+                .parse()
+                .map_err(serde::de::Error::custom)
+        }
+    }
+
+    pub fn release1<S: SessionStore>(store: S) -> Router {
+        async fn login(mut s: Session<Release1>) -> &'static str {
+            s.user_name = Some(USER.into());
+            s.page_size = "25".into();
+            s.limit = "5".into();
+            s.tags = vec!["a".into()];
+            "ok"
+        }
+        Router::new()
+            .route("/login", get(login))
+            .layer(SessionLayer::new(store))
+    }
+
+    pub fn release2<S: SessionStore>(store: S) -> Router {
+        async fn show(s: Session<Release2>) -> String {
+            assert_eq!(s.cache, 0);
+            serde_json::to_string(&*s).unwrap()
+        }
+        Router::new()
+            .route("/show", get(show))
+            .layer(SessionLayer::new(store))
+    }
+}
+
 /// `/login` stores a release-1 session, `/show` only reads one.
 fn release1<S: SessionStore>(store: S) -> Router {
     async fn login(mut s: Session<v1::Account>) -> String {
@@ -277,6 +351,28 @@ async fn strict<S: SessionStore + Clone>(store: S) {
     assert_ne!(reply.cookie_value("app"), id);
 }
 
+async fn serde_attributes<S: SessionStore + Clone>(store: S) {
+    let one = serve(attrs::release1(store.clone())).await;
+    let two = serve(attrs::release2(store.clone())).await;
+    let mut b1 = Browser::new(one);
+    b1.get("/login").await;
+    let id = b1.jar["app"].clone();
+    let mut b2 = moved(&b1, two);
+    let (reply, logs) = capture_logs(b2.get("/show")).await;
+    same_id(&reply, &id);
+    let want = json!({
+        "userName": USER,
+        "pageSize": 50,
+        "limit": "5",
+        "labels": ["a"],
+        "added": false,
+    });
+    assert_eq!(shown(&reply), want);
+    assert!(logs.contains("reset=page_size missing=added"), "{logs}");
+    // The alias `tags` is not kept next to `labels`.
+    assert_eq!(stored(&store, &id).await, want);
+}
+
 /// The migrate tests count calls of one function: one at a time.
 static COUNTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -316,6 +412,11 @@ async fn memory_deploy_keeps_everyone_logged_in() {
 }
 
 #[tokio::test]
+async fn memory_serde_attributes_are_honoured() {
+    serde_attributes(MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_strict_gives_a_fresh_session() {
     strict(MemoryStore::new()).await;
 }
@@ -345,6 +446,11 @@ mod redis {
     #[tokio::test]
     async fn redis_deploy_keeps_everyone_logged_in() {
         super::deploy(store().await).await;
+    }
+
+    #[tokio::test]
+    async fn redis_serde_attributes_are_honoured() {
+        super::serde_attributes(store().await).await;
     }
 
     #[tokio::test]

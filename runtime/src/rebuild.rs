@@ -44,10 +44,12 @@ pub(crate) fn recover<T: SessionData>(
     };
     let list = |names: &[&str]| names.join(", ");
     if rebuilt.reset.is_empty() && rebuilt.missing.is_empty() {
+        // Migrated, or a field under both its name and an alias: nothing lost.
         tracing::debug!(
             session = config.session_name(),
             r#type = std::any::type_name::<T>(),
-            "stored session data migrated"
+            migrated = rebuilt.migrated,
+            "stored session data does not decode as a whole; read again with every field kept"
         );
     } else {
         // Names only: a value or the id has no place in a log.
