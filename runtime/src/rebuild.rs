@@ -25,6 +25,9 @@ pub(crate) struct Rebuilt {
     pub(crate) reset: Vec<&'static str>,
     /// Fields with no stored value: defaulted.
     pub(crate) missing: Vec<&'static str>,
+    /// Keys `T` does not declare that it refuses (`deny_unknown_fields`):
+    /// not kept.
+    pub(crate) dropped: Vec<String>,
 }
 
 /// A stored session that did not decode as `T` (`error`), read the slow
@@ -43,7 +46,8 @@ pub(crate) fn recover<T: SessionData>(
         None => return Err(error),
     };
     let list = |names: &[&str]| names.join(", ");
-    if rebuilt.reset.is_empty() && rebuilt.missing.is_empty() {
+    let dropped: Vec<&str> = rebuilt.dropped.iter().map(String::as_str).collect();
+    if rebuilt.reset.is_empty() && rebuilt.missing.is_empty() && rebuilt.dropped.is_empty() {
         // Migrated, or a field under both its name and an alias: nothing lost.
         tracing::debug!(
             session = config.session_name(),
@@ -59,9 +63,11 @@ pub(crate) fn recover<T: SessionData>(
             r#type = std::any::type_name::<T>(),
             reset = %list(&rebuilt.reset),
             missing = %list(&rebuilt.missing),
+            dropped = %list(&dropped),
             migrated = rebuilt.migrated,
             "stored session data does not decode as a whole; the session is kept, \
-             rebuilt field by field, and the fields reset or missing take their defaults"
+             rebuilt field by field: the fields reset or missing take their defaults, \
+             the keys dropped are refused by the type"
         );
     }
     Ok(decoded)
@@ -107,9 +113,14 @@ fn decode_plain<T: SessionData>(
         return decode_object(&object, meta.as_ref());
     }
     let without = object.clone();
+    let keys: Vec<String> = extras.keys().cloned().collect();
     object.extend(extras);
+    if let Some(decoded) = decode_object(&object, meta.as_ref()) {
+        return Some(decoded);
+    }
     // A type that denies unknown fields gets none.
-    decode_object(&object, meta.as_ref()).or_else(|| decode_object(&without, meta.as_ref()))
+    rebuilt.dropped = keys;
+    decode_object(&without, meta.as_ref())
 }
 
 /// `object` decoded as a whole; never canonical, as these are not the
@@ -307,6 +318,7 @@ mod tests {
                 migrated: false,
                 reset: vec!["visits"],
                 missing: vec!["theme", "limit"],
+                dropped: vec![],
             }
         );
     }
@@ -408,5 +420,76 @@ mod tests {
         assert_eq!((d.data.metres, d.data.name.as_str()), (2000, ""));
         assert!(d.extras.is_none());
         assert_eq!(rebuilt.reset, ["name"]);
+        assert_eq!(rebuilt.dropped, ["x"]);
+    }
+
+    /// Written under `out`, read from `in`: a field renamed one way only.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct OneWay {
+        #[serde(rename(serialize = "out", deserialize = "in"))]
+        a: u64,
+        b: u64,
+    }
+
+    impl SessionData for OneWay {
+        const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+        fn __recovery() -> Recovery {
+            Recovery {
+                migrate: None,
+                fields: Some(&[
+                    FieldKeys {
+                        field: "a",
+                        serialize: "out",
+                        deserialize: &["in"],
+                    },
+                    FieldKeys {
+                        field: "b",
+                        serialize: "b",
+                        deserialize: &["b"],
+                    },
+                ]),
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_renamed_one_way_is_read_from_its_deserialize_name() {
+        let (d, rebuilt) = slow::<OneWay>(json!({"in": 4, "b": "x"})).unwrap();
+        assert_eq!((d.data.a, d.data.b), (4, 0));
+        assert_eq!(rebuilt.reset, ["b"]);
+        // The key it is written under is not kept as another key.
+        let (d, _) = slow::<OneWay>(json!({"in": 4, "out": 5, "b": "x"})).unwrap();
+        assert!(d.extras.is_none());
+    }
+
+    /// A type whose own rule refuses even its default.
+    #[derive(Debug, Default, Serialize)]
+    struct Refusing {
+        n: u64,
+    }
+
+    impl<'de> Deserialize<'de> for Refusing {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Err(serde::de::Error::custom("never"))
+        }
+    }
+
+    impl SessionData for Refusing {
+        const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+        fn __recovery() -> Recovery {
+            Recovery {
+                migrate: None,
+                fields: Some(&[FieldKeys {
+                    field: "n",
+                    serialize: "n",
+                    deserialize: &["n"],
+                }]),
+            }
+        }
+    }
+
+    #[test]
+    fn what_fails_a_rule_of_the_type_is_not_rebuilt() {
+        assert!(slow::<Refusing>(json!({"n": 1})).is_none());
     }
 }
