@@ -70,6 +70,53 @@ mod tests {
     }
 
     #[test]
+    fn the_rebuild_is_left_out_only_when_there_is_nothing_to_do() {
+        let out = expand(quote!(
+            struct Cart {
+                #[serde(alias = "products")]
+                items: Vec<u64>,
+            }
+        ));
+        assert!(out.contains("fn __recovery"), "{out}");
+        assert!(
+            out.contains(r#"deserialize : & ["items" , "products"]"#),
+            "{out}"
+        );
+        assert!(
+            out.contains("migrate : :: core :: option :: Option :: None"),
+            "{out}"
+        );
+        for whole in [
+            quote!(
+                #[session(strict)]
+                struct Cart {
+                    items: Vec<u64>,
+                }
+            ),
+            quote!(
+                struct Cart {
+                    #[serde(flatten)]
+                    items: Other,
+                }
+            ),
+        ] {
+            let out = expand(whole);
+            assert!(!out.contains("__recovery"), "{out}");
+        }
+        let out = expand(quote!(
+            #[session(strict, migrate = up::grade)]
+            struct Cart {
+                items: Vec<u64>,
+            }
+        ));
+        assert!(out.contains("= up :: grade ;"), "{out}");
+        assert!(
+            out.contains("fields : :: core :: option :: Option :: None"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn wrong_shapes_get_no_impl() {
         for input in [
             quote!(
