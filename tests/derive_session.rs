@@ -106,3 +106,90 @@ fn the_session_is_a_json_object() {
     let _ = EmptyAttribute::default().n;
     let _ = AssociatedConst::default().n;
 }
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Renamed {
+    user_name: String,
+    #[serde(rename = "n", alias = "count", alias = "visits")]
+    visit_count: u64,
+    #[serde(rename(deserialize = "in"))]
+    r#type: u8,
+    #[serde(skip)]
+    cache: u8,
+}
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(strict)]
+struct WholeOrNothing {
+    n: u64,
+}
+
+fn upgrade(object: &mut serde_json::Map<String, serde_json::Value>) {
+    object.remove("old");
+}
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(config = CART, migrate = upgrade, strict)]
+struct MigratedOnly {
+    n: u64,
+}
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(migrate = crate::upgrade)]
+struct MigratedAndRebuilt {
+    n: u64,
+}
+
+#[derive(Session, Serialize, Deserialize, Default)]
+struct Flattened {
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `(field, serialize, deserialize)` of each field the rebuild reads.
+fn keys<T: SessionData>() -> Option<Vec<(&'static str, &'static str, Vec<&'static str>)>> {
+    T::__recovery().fields.map(|fields| {
+        fields
+            .iter()
+            .map(|f| (f.field, f.serialize, f.deserialize.to_vec()))
+            .collect()
+    })
+}
+
+#[test]
+fn the_rebuild_reads_the_keys_serde_reads() {
+    assert_eq!(
+        keys::<Renamed>().unwrap(),
+        [
+            ("user_name", "userName", vec!["userName"]),
+            ("visit_count", "n", vec!["n", "count", "visits"]),
+            ("type", "type", vec!["in"]),
+        ]
+    );
+    assert_eq!(keys::<Cart>().unwrap(), [("items", "items", vec!["items"])]);
+    assert!(Cart::__recovery().migrate.is_none());
+}
+
+#[test]
+fn strict_and_keys_that_are_not_the_fields_own_are_whole_or_nothing() {
+    assert!(keys::<WholeOrNothing>().is_none());
+    assert!(WholeOrNothing::__recovery().migrate.is_none());
+    assert!(keys::<Flattened>().is_none());
+    let _ = Flattened::default().rest;
+    let _ = WholeOrNothing::default().n;
+    let _ = Renamed::default().cache;
+}
+
+#[test]
+fn migrate_names_the_function() {
+    let recovery = MigratedOnly::__recovery();
+    assert!(recovery.fields.is_none());
+    let mut object = serde_json::Map::new();
+    object.insert("old".into(), 1.into());
+    (recovery.migrate.unwrap())(&mut object);
+    assert!(object.is_empty());
+    let recovery = MigratedAndRebuilt::__recovery();
+    assert!(recovery.migrate.is_some() && recovery.fields.is_some());
+    let _ = (MigratedOnly::default().n, MigratedAndRebuilt::default().n);
+}

@@ -101,6 +101,16 @@ pub(crate) struct Decoded<T> {
 pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
 ) -> Result<Decoded<T>, DecodeError> {
+    decode_with(bytes, decode_plain)
+}
+
+/// [`decode`], with `plain` decoding the object once its [`Meta`] is taken
+/// out from the front (the slow decode passes its own).
+#[inline(always)]
+pub(crate) fn decode_with<T>(
+    bytes: &[u8],
+    plain: impl FnOnce(&[u8]) -> Result<Decoded<T>, DecodeError>,
+) -> Result<Decoded<T>, DecodeError> {
     // Checked here first: nearly every object has no meta.
     let split = if bytes.starts_with(META_START) {
         split_meta(bytes)
@@ -108,7 +118,7 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
         None
     };
     let Some((meta, end)) = split else {
-        let mut decoded = decode_plain(bytes)?;
+        let mut decoded = plain(bytes)?;
         // Another writer may have moved the meta from the front.
         if let Some(extras) = &mut decoded.extras {
             if let Some(value) = extras.remove(META_KEY) {
@@ -123,10 +133,10 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(
     // `{"__sessionkit":{…},"n":1}` is decoded as `{"n":1}`, and
     // `{"__sessionkit":{…}}` as `{}`.
     let rest = &bytes[end..];
-    let mut plain = Vec::with_capacity(rest.len());
-    plain.push(b'{');
-    plain.extend_from_slice(rest.strip_prefix(b",").unwrap_or(rest));
-    let mut decoded = decode_plain(&plain)?;
+    let mut object = Vec::with_capacity(rest.len());
+    object.push(b'{');
+    object.extend_from_slice(rest.strip_prefix(b",").unwrap_or(rest));
+    let mut decoded = plain(&object)?;
     decoded.canonical = decoded.canonical
         && serde_json::to_vec(&meta).is_ok_and(|ours| ours == bytes[META_START.len()..end]);
     decoded.meta = Some(Box::new(meta));
@@ -162,7 +172,10 @@ pub(crate) fn same_without_meta(plain: &[u8], bytes: &[u8]) -> bool {
     plain == bytes || (bytes.starts_with(META_START) && plain.get(1..) == Some(body(bytes)))
 }
 
-fn decode_plain<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Decoded<T>, DecodeError> {
+/// Decodes an object without its [`Meta`] into `T` as a whole.
+pub(crate) fn decode_plain<T: DeserializeOwned + Serialize>(
+    bytes: &[u8],
+) -> Result<Decoded<T>, DecodeError> {
     // Structs also deserialize from JSON arrays; only an object is a session.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::NotAnObject);

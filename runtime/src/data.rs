@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::SessionConfig;
 
@@ -29,4 +30,45 @@ use crate::SessionConfig;
 pub trait SessionData: Serialize + DeserializeOwned + Default + Send + 'static {
     /// The cookie and store settings of this kind of session.
     const CONFIG: SessionConfig;
+
+    /// How a stored object that does not decode as a whole is read:
+    /// `#[derive(Session)]` describes the type's fields (and its
+    /// `migrate` function); by default, nothing (whole or nothing).
+    #[doc(hidden)]
+    fn __recovery() -> Recovery {
+        Recovery::STRICT
+    }
+}
+
+/// What the slow decode of a session type may do, tried only after the
+/// whole decode failed.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Recovery {
+    /// Rewrites the stored object, which is then decoded as a whole again.
+    pub migrate: Option<fn(&mut Map<String, Value>)>,
+    /// The type's fields, to rebuild the session one field at a time;
+    /// `None` keeps whole or nothing.
+    pub fields: Option<&'static [FieldKeys]>,
+}
+
+impl Recovery {
+    /// Whole or nothing: the behaviour of a hand-written impl.
+    pub const STRICT: Recovery = Recovery {
+        migrate: None,
+        fields: None,
+    };
+}
+
+/// The keys of one field of a session type, as its `Serialize` and
+/// `Deserialize` use them.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct FieldKeys {
+    /// The field's name in Rust, for the log.
+    pub field: &'static str,
+    /// The key it is written under.
+    pub serialize: &'static str,
+    /// The keys it is read from: its name first, then its aliases.
+    pub deserialize: &'static [&'static str],
 }

@@ -57,6 +57,9 @@
 //!   without asking the store.
 //! * An id the store does not know, or whose data does not decode as `T`,
 //!   gives a fresh session with a **new** id: a client never picks its id.
+//!   A derived `T` first rebuilds an object that no longer decodes as a
+//!   whole field by field, keeping the session and its id (see
+//!   [Changing the struct](derive@Session#changing-the-struct)).
 //! * The session is saved after the handler returns, only when its encoded
 //!   data changed; a session that became empty is deleted and its cookie
 //!   expired; an empty fresh session is never stored.
@@ -117,6 +120,8 @@ mod merge;
 mod observe;
 #[cfg(feature = "axum")]
 mod queue;
+#[cfg(feature = "axum")]
+mod rebuild;
 pub mod store;
 mod untyped;
 
@@ -179,6 +184,7 @@ pub use store::sqlite::SqliteStore;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::config::{SameSite, SessionConfig};
-    pub use crate::data::SessionData;
+    pub use crate::data::{FieldKeys, Recovery, SessionData};
+    pub use serde_json::{Map, Value};
     pub use sessionkit_rules::Settings;
 }

@@ -11,6 +11,7 @@ use crate::commit::{store_error, Commit};
 use crate::config::{whole_secs, ConfigError};
 use crate::observe::{self, Call, Found, Operation};
 use crate::owners::{check_owner, not_enabled};
+use crate::rebuild;
 use crate::request::{
     self, Base, Expected, Expiry, Left, Owned, Progress, RequestState, Returned, Slot, SlotState,
 };
@@ -359,7 +360,8 @@ impl<T: SessionData> Session<T> {
             }
         };
         let loaded = loaded.map(|stored| {
-            let d = codec::decode::<T>(&stored.value);
+            let d = codec::decode::<T>(&stored.value)
+                .or_else(|error| rebuild::recover::<T>(&config, &stored.value, error));
             (stored, d)
         });
         let found = match &loaded {

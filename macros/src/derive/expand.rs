@@ -19,10 +19,66 @@ pub fn impl_session_data(session: &Session<'_>) -> TokenStream {
         Some(path) => quote_spanned!(path.span()=> #path),
         None => quote!(::sessionkit::__private::SessionConfig::DEFAULT),
     };
+    let recovery = recovery(session);
     quote_spanned! {ident.span()=>
         #[automatically_derived]
         impl #impl_generics ::sessionkit::__private::SessionData for #ident #ty_generics #where_clause {
             const CONFIG: ::sessionkit::__private::SessionConfig = #config;
+            #recovery
+        }
+    }
+}
+
+/// `fn __recovery`: the `migrate` function, and the fields' keys unless
+/// the type is whole or nothing; nothing at all (the trait's default) when
+/// it has neither.
+///
+/// The function path is coerced to a `fn` pointer with its own span, so a
+/// function of the wrong signature is reported on the path.
+fn recovery(session: &Session<'_>) -> TokenStream {
+    let fields = session.fields.as_ref().filter(|_| !session.strict);
+    if fields.is_none() && session.migrate.is_none() {
+        return TokenStream::new();
+    }
+    let migrate = match &session.migrate {
+        Some(path) => {
+            let function = quote_spanned! {path.span()=>
+                let migrate: fn(&mut ::sessionkit::__private::Map<
+                    ::std::string::String,
+                    ::sessionkit::__private::Value,
+                >) = #path;
+            };
+            quote!(::core::option::Option::Some({ #function migrate }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let fields = match fields {
+        Some(fields) => {
+            let keys = fields.iter().map(|f| {
+                let (field, serialize, deserialize) = (&f.field, &f.serialize, &f.deserialize);
+                quote! {
+                    ::sessionkit::__private::FieldKeys {
+                        field: #field,
+                        serialize: #serialize,
+                        deserialize: &[#(#deserialize),*],
+                    }
+                }
+            });
+            quote! {{
+                const FIELDS: &[::sessionkit::__private::FieldKeys] = &[#(#keys),*];
+                ::core::option::Option::Some(FIELDS)
+            }}
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        #[doc(hidden)]
+        #[inline(never)]
+        fn __recovery() -> ::sessionkit::__private::Recovery {
+            ::sessionkit::__private::Recovery {
+                migrate: #migrate,
+                fields: #fields,
+            }
         }
     }
 }

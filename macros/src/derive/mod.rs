@@ -3,6 +3,7 @@
 mod check;
 mod expand;
 mod parse;
+mod serde;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
@@ -66,6 +67,53 @@ mod tests {
         ));
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("SessionConfig :: DEFAULT"), "{out}");
+    }
+
+    #[test]
+    fn the_rebuild_is_left_out_only_when_there_is_nothing_to_do() {
+        let out = expand(quote!(
+            struct Cart {
+                #[serde(alias = "products")]
+                items: Vec<u64>,
+            }
+        ));
+        assert!(out.contains("fn __recovery"), "{out}");
+        assert!(
+            out.contains(r#"deserialize : & ["items" , "products"]"#),
+            "{out}"
+        );
+        assert!(
+            out.contains("migrate : :: core :: option :: Option :: None"),
+            "{out}"
+        );
+        for whole in [
+            quote!(
+                #[session(strict)]
+                struct Cart {
+                    items: Vec<u64>,
+                }
+            ),
+            quote!(
+                struct Cart {
+                    #[serde(flatten)]
+                    items: Other,
+                }
+            ),
+        ] {
+            let out = expand(whole);
+            assert!(!out.contains("__recovery"), "{out}");
+        }
+        let out = expand(quote!(
+            #[session(strict, migrate = up::grade)]
+            struct Cart {
+                items: Vec<u64>,
+            }
+        ));
+        assert!(out.contains("= up :: grade ;"), "{out}");
+        assert!(
+            out.contains("fields : :: core :: option :: Option :: None"),
+            "{out}"
+        );
     }
 
     #[test]

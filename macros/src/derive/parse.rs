@@ -1,22 +1,30 @@
 //! The `#[session(...)]` attribute of `#[derive(Session)]`.
 //!
 //! ```text
-//! #[session(config = CART)]
+//! #[session(config = CART, strict, migrate = upgrade)]
 //! ```
 
 use syn::meta::ParseNestedMeta;
 use syn::{DeriveInput, LitStr, Meta, Path, Token};
 
+use super::serde::{self, FieldKeys};
 use crate::errors::{list, Errors};
 
 /// The keys `#[session(...)]` accepts.
-pub const KEYS: [&str; 1] = ["config"];
+pub const KEYS: [&str; 3] = ["config", "strict", "migrate"];
 
 /// The derive input with its `#[session(...)]` settings.
 pub struct Session<'a> {
     pub input: &'a DeriveInput,
     /// `config = PATH`; `None` means the default config.
     pub config: Option<Path>,
+    /// `strict`: no rebuild field by field.
+    pub strict: bool,
+    /// `migrate = PATH`, a `fn(&mut Map<String, Value>)`.
+    pub migrate: Option<Path>,
+    /// The keys of each field as serde reads and writes them; `None` when
+    /// they are not the fields' own (see [`serde::fields`]).
+    pub fields: Option<Vec<FieldKeys>>,
 }
 
 impl<'a> Session<'a> {
@@ -24,6 +32,8 @@ impl<'a> Session<'a> {
     /// the rest of the attribute is skipped.
     pub fn from_ast(input: &'a DeriveInput, errors: &mut Errors) -> Self {
         let mut config: Option<Path> = None;
+        let mut strict = false;
+        let mut migrate: Option<Path> = None;
         for attr in input.attrs.iter().filter(|a| a.path().is_ident("session")) {
             if !matches!(attr.meta, Meta::List(_)) {
                 errors.push(syn::Error::new_spanned(
@@ -44,6 +54,29 @@ impl<'a> Session<'a> {
                         config = Some(path);
                     }
                     Ok(())
+                } else if meta.path.is_ident("strict") {
+                    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                        return Err(meta.error("`strict` takes no value: `#[session(strict)]`"));
+                    }
+                    if strict {
+                        errors.push(syn::Error::new_spanned(
+                            &meta.path,
+                            "`strict` specified more than once",
+                        ));
+                    }
+                    strict = true;
+                    Ok(())
+                } else if meta.path.is_ident("migrate") {
+                    let path = migrate_path(&meta)?;
+                    if migrate.is_some() {
+                        errors.push(syn::Error::new_spanned(
+                            &meta.path,
+                            "`migrate` specified more than once",
+                        ));
+                    } else {
+                        migrate = Some(path);
+                    }
+                    Ok(())
                 } else {
                     let key: Vec<String> = meta
                         .path
@@ -62,13 +95,38 @@ impl<'a> Session<'a> {
                 errors.push(error);
             }
         }
-        Session { input, config }
+        Session {
+            input,
+            config,
+            strict,
+            migrate,
+            fields: serde::fields(input),
+        }
     }
 }
 
 /// `= PATH` after `config`.
 fn config_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     let expected = "expected the path of a `session_config!` constant, like `config = CART`";
+    if !meta.input.peek(Token![=]) {
+        return Err(meta.error(expected));
+    }
+    let input = meta.value()?;
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!("{expected}, without quotes"),
+        ));
+    }
+    input
+        .parse::<Path>()
+        .map_err(|error| syn::Error::new(error.span(), expected))
+}
+
+/// `= PATH` after `migrate`.
+fn migrate_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
+    let expected = "expected the path of a function that takes `&mut serde_json::Map<String, serde_json::Value>`, like `migrate = upgrade`";
     if !meta.input.peek(Token![=]) {
         return Err(meta.error(expected));
     }

@@ -1,0 +1,10 @@
+use serde::{Deserialize, Serialize};
+use sessionkit::Session;
+
+#[derive(Session, Serialize, Deserialize, Default)]
+#[session(migrate)]
+struct Cart {
+    items: Vec<u64>,
+}
+
+fn main() {}
