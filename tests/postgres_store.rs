@@ -376,6 +376,52 @@ async fn a_stopped_server_gives_503_and_the_same_app_serves_again_once_it_is_bac
     assert_eq!((reply.status, reply.body.as_str()), (200, "3"));
 }
 
+/// A server that stops answering (SIGSTOP: connections stay open, no
+/// answer comes) gives the 503 policy when the store's timeout runs out,
+/// with the timeout named in the log; once it answers again, the same app
+/// serves the session as it was.
+#[tokio::test]
+async fn a_frozen_server_gives_503_at_the_timeout_and_the_same_app_serves_again() {
+    let server = Postgres::start_new();
+    let store = PostgresStore::new(&server.url())
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    store.migrate().await.unwrap();
+    let mut browser = Browser::new(serve(support::app::app(store.clone())).await);
+    assert_eq!(browser.get("/incr").await.body, "1");
+
+    server.pause();
+    for path in ["/incr", "/get"] {
+        let (reply, logs) =
+            tokio::time::timeout(Duration::from_secs(30), capture_logs(browser.get(path)))
+                .await
+                .expect("no request hangs");
+        assert_eq!(reply.status, 503, "{path}: {reply:?}");
+        assert_eq!(reply.header("retry-after"), "2", "{path}");
+        assert!(
+            logs.contains("got no answer from PostgreSQL within 300ms"),
+            "{path}: {logs}"
+        );
+    }
+    server.resume();
+
+    // The connections that timed out were dropped; new ones answer.
+    let mut answered = false;
+    for _ in 0..50 {
+        let reply = browser.get("/incr").await;
+        if reply.status == 200 {
+            assert_eq!(reply.body, "2", "the session as it was before the freeze");
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered,
+        "the same app serves again once the server answers"
+    );
+}
+
 #[tokio::test]
 async fn a_connection_the_server_ended_is_replaced() {
     let server = Postgres::start_new();
