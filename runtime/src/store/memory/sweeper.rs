@@ -60,6 +60,11 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
     // so that sessions expiring a few at a time are given back too.
     let mut freed = 0_usize;
     let mut shrank = false;
+    // Set by a release: the sessions of one burst expire over some time,
+    // and those the sweeper frees after the release share pages with what
+    // it freed before, which glibc could then not give back. The next
+    // pass that frees anything releases once more, whatever its amount.
+    let mut follow_up = false;
     loop {
         tokio::time::sleep(tick).await;
         // Strong only for the sweep itself, so that dropping the last clone
@@ -76,7 +81,9 @@ async fn run(_running: RunningFlag, store: Weak<Inner>, tick: Duration) {
             // Once a pass: owner indexes whose sessions can no longer live.
             inner.sweep_indexes();
         }
-        if next == 0 && shrank && freed >= RELEASE_THRESHOLD {
+        let threshold = shrank && freed >= RELEASE_THRESHOLD;
+        if next == 0 && (threshold || (follow_up && freed > 0)) {
+            follow_up = threshold;
             freed = 0;
             shrank = false;
             #[cfg(test)]
