@@ -91,7 +91,10 @@
 //! shards, once what it removed since it last did so adds up to at least
 //! 1 MiB (keys, values and table space, estimated) and a table has shrunk
 //! (the store holds far fewer sessions than it did), it asks the allocator
-//! to return free memory to the operating system. Under steady churn no
+//! to return free memory to the operating system; and once more at the end
+//! of the next pass that removes anything, since the last sessions of a
+//! burst share pages with the first, which could not be returned while
+//! they lived. Under steady churn no
 //! table shrinks and nothing is asked: the freed room is what the next
 //! sessions reuse. Only what the sweeper removes counts: the room that
 //! `load`, `save` and `delete` free as they go is reused the same way.
