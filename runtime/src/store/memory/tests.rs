@@ -228,7 +228,7 @@ async fn memory_is_given_back_after_many_sessions_expired_and_once_more_for_the_
     // The first pass visits the first shards before the sessions expire:
     // it frees the others' (far over the threshold) and gives memory back.
     tokio::time::sleep(FULL_PASS + ms(100)).await;
-    assert!(store.len() > 0);
+    assert!(!store.is_empty());
     assert_eq!(releases(&store), 1);
     // The second frees the first shards' (under the threshold, but on the
     // same pages as the rest) and gives back once more; then nothing.
