@@ -18,7 +18,7 @@ use crate::args::{ArgError, Args};
 pub use ceiling::{run_ceiling, CeilingStore};
 
 /// A contender. Every mode answers `GET /incr` and `GET /get` with the
-/// counter as plain text.
+/// counter as plain text (`bare-const`: with a constant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// No session at all: `/incr` adds one to a process-wide atomic counter
@@ -27,6 +27,9 @@ pub enum Mode {
     /// `bare` behind `Router::layer` with a layer that does nothing: what
     /// any layer applied that way costs before it does any work.
     BareLayer,
+    /// No session and no counter: every route returns the constant body
+    /// `1`, a `&'static str` (no formatting, no allocation for the body).
+    BareConst,
     /// sessionkit's `MemoryStore`, a `#[derive(Session)]` struct `{ n: u64 }`.
     SessionkitMemory,
     /// sessionkit's `RedisStore` (feature `redis`).
@@ -45,9 +48,10 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order the benchmark runs them.
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::Bare,
         Mode::BareLayer,
+        Mode::BareConst,
         Mode::SessionkitMemory,
         Mode::SessionkitRedis,
         Mode::SessionkitMemcache,
@@ -62,6 +66,7 @@ impl Mode {
         match self {
             Mode::Bare => "bare",
             Mode::BareLayer => "bare-layer",
+            Mode::BareConst => "bare-const",
             Mode::SessionkitMemory => "sessionkit-memory",
             Mode::SessionkitRedis => "sessionkit-redis",
             Mode::SessionkitMemcache => "sessionkit-memcache",
@@ -157,9 +162,11 @@ usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
        bench-server (--mode MODE | --ceiling STORE) --check
                     (exit 0 if this build can run it, else say why and exit 1)
 
-modes: bare, bare-layer, sessionkit-memory, sessionkit-redis, sessionkit-memcache,
-       sessionkit-postgres, sessionkit-sqlite, tower-sessions-memory, tower-sessions-redis
+modes: bare, bare-layer, bare-const, sessionkit-memory, sessionkit-redis,
+       sessionkit-memcache, sessionkit-postgres, sessionkit-sqlite,
+       tower-sessions-memory, tower-sessions-redis
 bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
+bare-const answers every route with the constant body `1` (no counter).
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
 GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
 sessionkit-postgres creates its table (migrate) unless it exists;
@@ -243,6 +250,7 @@ pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std
     Ok(match mode {
         Mode::Bare => bare::router(),
         Mode::BareLayer => bare::router_with_layer(),
+        Mode::BareConst => bare::router_const(),
         Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry, args.contention)?,
         Mode::SessionkitRedis => {
             sessionkit_modes::redis(args.expiry, &args.redis_url, args.contention).await?
@@ -312,6 +320,10 @@ mod tests {
         for m in Mode::ALL {
             assert_eq!(m.name().parse::<Mode>(), Ok(m));
         }
+        let a = parse("--mode bare-const").unwrap();
+        assert_eq!(a.mode, Some(Mode::BareConst));
+        assert!(USAGE.contains("bare-const"));
+        assert!(parse("--mode bare-const --contention").is_err());
         let a = parse("--memcache-ceiling --memcached 127.0.0.1:1").unwrap();
         assert_eq!(a.ceiling, Some(CeilingStore::Memcache));
     }
@@ -339,6 +351,7 @@ mod tests {
         let args = parse("--mode bare --expiry 5").unwrap();
         for mode in [
             Mode::Bare,
+            Mode::BareConst,
             Mode::SessionkitMemory,
             Mode::TowerSessionsMemory,
         ] {
