@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use axum::Router;
+use axum::{routing::get, Router};
+use sessionkit_alloc_count::Counts;
 
 use crate::args::{ArgError, Args};
 
@@ -168,7 +169,9 @@ modes: bare, bare-layer, bare-const, sessionkit-memory, sessionkit-redis,
 bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
 bare-const answers every route with the constant body `1` (no counter).
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
-GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
+GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed), and,
+outside any layer, GET /allocs: `allocs=<n> bytes=<n>`, the allocations
+(alloc and realloc calls) and bytes the process asked for so far.
 sessionkit-postgres creates its table (migrate) unless it exists;
 sessionkit-sqlite removes --sqlite-file (and its -wal, -shm) and creates it
 afresh.
@@ -243,8 +246,19 @@ impl ServerArgs {
     }
 }
 
-/// Builds the router of `mode`, connecting to its backend.
+/// Builds the router of `mode`, connecting to its backend, plus
+/// `GET /allocs` outside any layer.
 pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std::error::Error>> {
+    Ok(mode_router(args, mode).await?.route("/allocs", get(allocs)))
+}
+
+/// What the counting global allocator of `bench-server` counted so far:
+/// `allocs=<n> bytes=<n>` (zeros in a program without that allocator).
+async fn allocs() -> String {
+    crate::allocs::format(Counts::now())
+}
+
+async fn mode_router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std::error::Error>> {
     mode.available()?;
     let expiry = Duration::from_secs(args.expiry);
     Ok(match mode {
@@ -344,6 +358,28 @@ mod tests {
                 .unwrap()
                 .contention
         );
+    }
+
+    #[tokio::test]
+    async fn bare_const_answers_a_constant_and_allocs_is_outside_the_modes() {
+        let args = parse("--mode bare-const").unwrap();
+        let app = router(&args, Mode::BareConst).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let bodies = tokio::task::spawn_blocking(move || {
+            let mut c = crate::client::Connection::open(addr).unwrap();
+            ["/incr", "/incr", "/get", "/plain", "/allocs"].map(|path| {
+                let r = c.get(path, Some("session=0123")).unwrap();
+                assert_eq!((r.status, r.set_cookie), (200, None), "{path}");
+                String::from_utf8_lossy(c.body()).into_owned()
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(bodies[..4], ["1", "1", "1", "1"]);
+        // This test program has no counting allocator: the counts read zero.
+        assert_eq!(crate::allocs::parse(&bodies[4]), Ok(Counts::default()));
     }
 
     #[tokio::test]
