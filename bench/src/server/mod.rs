@@ -29,7 +29,7 @@ pub enum Mode {
     /// any layer applied that way costs before it does any work.
     BareLayer,
     /// No session and no counter: every route returns the constant body
-    /// `1`, a `&'static str` (no formatting, no allocation for the body).
+    /// `1`, a `&'static str` (no formatting into a `String` of its own).
     BareConst,
     /// sessionkit's `MemoryStore`, a `#[derive(Session)]` struct `{ n: u64 }`.
     SessionkitMemory,
