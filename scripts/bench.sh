@@ -7,7 +7,7 @@
 # Environment (all optional):
 #   BENCH_SECONDS=10      length of each measured wrk run
 #   BENCH_REPS=3          interleaved repetitions (bare, A, B, …, bare, A, B, …)
-#   BENCH_MODES="bare sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis"
+#   BENCH_MODES="bare bare-const sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis"
 #                         (also: sessionkit-postgres, sessionkit-sqlite, bare-layer)
 #   BENCH_WORKLOADS="reuse readonly new contend"
 #                         (contend: all connections on one session, half of the
@@ -31,7 +31,7 @@ started_at=$(date +%s)
 
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_REPS=${BENCH_REPS:-3}
-BENCH_MODES=${BENCH_MODES:-bare sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis}
+BENCH_MODES=${BENCH_MODES:-bare bare-const sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-reuse readonly new contend}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_WORKERS=${BENCH_WORKERS:-1}
@@ -122,14 +122,14 @@ start_server() {
 }
 
 # wrk on CLIENT_CPU against the running server; prints the BENCH_RESULT line.
-# A mode that sets no cookie (bare) is sent this one, shaped like a session
+# A mode that sets no cookie (bare, bare-layer, bare-const) is sent this one, shaped like a session
 # cookie, so that every mode parses the same requests.
 FIXED_COOKIE=session=0123456789abcdef0123456789abcdef
 run_wrk() {
   local workload=$1 seconds=$2 log=$3 mode=$4
   local url="http://127.0.0.1:$SERVER_PORT"
   local script=() fixed=
-  case $mode in bare | bare-layer) fixed=$FIXED_COOKIE ;; esac
+  case $mode in bare | bare-layer | bare-const) fixed=$FIXED_COOKIE ;; esac
   case $workload in
     reuse | readonly) script=(-s scripts/bench/session.lua "$url/" -- "$workload" "$BENCH_CONNECTIONS" "$fixed") ;;
     new) script=(-s scripts/bench/plain.lua "$url/incr") ;;

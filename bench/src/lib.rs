@@ -9,9 +9,14 @@
 //!   connections (memory measurement, callgrind), finds free ports and
 //!   renders the result tables.
 //!
+//! `bench-server` counts its allocations (a counting global allocator,
+//! crate `sessionkit-alloc-count`) and serves the counts at `GET /allocs`;
+//! `scripts/bench/allocs.sh` turns them into allocations per request.
+//!
 //! `scripts/bench.sh` drives both, with wrk as the load generator; see
 //! `BENCHMARKS.md` at the repository root.
 
+pub mod allocs;
 pub mod args;
 pub mod client;
 pub mod report;

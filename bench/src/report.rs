@@ -239,16 +239,26 @@ pub fn throughput_tables(runs: &[Run], ceilings: &[Ceiling]) -> String {
             .first()
             .map(|m| wruns.iter().filter(|r| r.mode == *m).count())
             .unwrap_or(0);
+        // `bare-const` is a second baseline when it ran: `bare` without
+        // its counter, axum + hyper + tokio alone.
+        let any_const = wruns.iter().any(|r| r.mode == "bare-const");
         let _ = writeln!(out, "### {} — {reps} rep(s)\n", workload_title(workload));
-        let _ = write!(
-            out,
-            "| mode | req/s median (min–max) | server CPU µs/req | × bare | × bare by CPU | × tower-sessions | p99 ms |"
-        );
-        out.push_str(if any_ceiling_mode {
-            " of store ceiling |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
-        } else {
-            "\n|---|---:|---:|---:|---:|---:|---:|\n"
-        });
+        let mut columns = vec![
+            "mode",
+            "req/s median (min–max)",
+            "server CPU µs/req",
+            "× bare",
+            "× bare by CPU",
+        ];
+        if any_const {
+            columns.push("× bare-const");
+        }
+        columns.extend(["× tower-sessions", "p99 ms"]);
+        if any_ceiling_mode {
+            columns.push("of store ceiling");
+        }
+        let _ = writeln!(out, "| {} |", columns.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(columns.len() - 1));
         for mode in first_seen(wruns.iter().map(|r| r.mode.as_str())) {
             let mruns: Vec<&Run> = wruns.iter().copied().filter(|r| r.mode == mode).collect();
             let rps: Vec<f64> = mruns.iter().map(|r| r.rps).collect();
@@ -270,10 +280,22 @@ pub fn throughput_tables(runs: &[Run], ceilings: &[Ceiling]) -> String {
             let vs_tower = tower_counterpart(mode).and_then(|t| paired_ratio(&wruns, mode, t));
             let _ = write!(
                 out,
-                "| {mode} | {med:.0} ({min:.0}–{max:.0}) | {} | {} | {} | {} | {} |",
+                "| {mode} | {med:.0} ({min:.0}–{max:.0}) | {} | {} | {} |",
                 opt(cpu, |v| format!("{v:.1}")),
                 opt(vs_bare, |v| format!("{v:.2}×")),
                 opt(cpu_vs_bare, |v| format!("{v:.2}×")),
+            );
+            if any_const {
+                let vs_const = if mode == "bare-const" {
+                    Some(1.0)
+                } else {
+                    paired_ratio(&wruns, mode, "bare-const")
+                };
+                let _ = write!(out, " {} |", opt(vs_const, |v| format!("{v:.2}×")));
+            }
+            let _ = write!(
+                out,
+                " {} | {} |",
                 opt(vs_tower, |v| format!("{v:.2}×")),
                 opt(p99, |v| format!("{:.2}", v / 1000.0)),
             );
@@ -407,6 +429,54 @@ mod tests {
             "{table}"
         );
         assert!(!table.contains("ceiling"), "{table}");
+    }
+
+    #[test]
+    fn bare_const_adds_its_column_where_it_ran() {
+        let runs = parse_runs(
+            "1\treuse\tbare\t100\t1000\t10\t900\t0\n\
+             1\treuse\tbare-const\t125\t1250\t8\t800\t0\n\
+             1\treuse\tsessionkit-memory\t50\t500\t20\t1000\t0\n\
+             1\treuse\ttower-sessions-memory\t25\t250\t40\t2000\t0\n\
+             1\tnew\tbare\t100\t1000\t10\t900\t0\n\
+             1\tnew\tsessionkit-memory\t50\t500\t20\t1000\t0\n",
+        )
+        .unwrap();
+        let table = throughput_tables(&runs, &[]);
+        let (reuse, new) = table.split_once("### New visitor").unwrap();
+        assert!(
+            reuse.contains(
+                "| mode | req/s median (min–max) | server CPU µs/req | × bare | × bare by CPU | × bare-const | × tower-sessions | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            reuse.contains("| bare | 100 (100–100) | 10.0 | 1.00× | 1.00× | 0.80× | — | 0.90 |"),
+            "{table}"
+        );
+        assert!(
+            reuse.contains(
+                "| bare-const | 125 (125–125) | 8.0 | 1.25× | 1.25× | 1.00× | — | 0.80 |"
+            ),
+            "{table}"
+        );
+        assert!(
+            reuse.contains(
+                "| sessionkit-memory | 50 (50–50) | 20.0 | 0.50× | 0.50× | 0.40× | 2.00× | 1.00 |"
+            ),
+            "{table}"
+        );
+        // Where bare-const did not run, the table is as before.
+        assert!(
+            new.contains(
+                "| mode | req/s median (min–max) | server CPU µs/req | × bare | × bare by CPU | × tower-sessions | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            new.contains("| sessionkit-memory | 50 (50–50) | 20.0 | 0.50× | 0.50× | — | 1.00 |"),
+            "{table}"
+        );
     }
 
     #[test]

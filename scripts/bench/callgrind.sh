@@ -9,7 +9,7 @@
 #
 # Usage: scripts/bench/callgrind.sh [MODE...]
 #   (default modes: bare sessionkit-memory tower-sessions-memory)
-# Environment: CALLGRIND_WORKLOADS="reuse readonly new", N1=200, N2=2200,
+# Environment: CALLGRIND_WORKLOADS="reuse readonly new" (also: unused), N1=200, N2=2200,
 #   BENCH_OUT=target/bench/callgrind (the callgrind.out files stay there:
 #   `callgrind_annotate FILE | head -40` shows where the instructions go;
 #   build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for line numbers).
@@ -60,9 +60,9 @@ count() {
     unused) path=/plain session=reuse ;; # a route that never extracts the session, cookie sent
     *) echo "unknown workload $workload" >&2; return 1 ;;
   esac
-  # bare and bare-layer set no cookie: send them the same cookie header a
-  # session mode gets, so that every mode parses the same request.
-  case $mode in bare | bare-layer) [ "$session" = reuse ] && session=fixed ;; esac
+  # bare, bare-layer and bare-const set no cookie: send them the same cookie
+  # header a session mode gets, so that every mode parses the same request.
+  case $mode in bare | bare-layer | bare-const) [ "$session" = reuse ] && session=fixed ;; esac
   port=$(bench_free_port)
   bench_flush_backends
   local backend=()

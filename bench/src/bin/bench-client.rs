@@ -4,6 +4,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use sessionkit_alloc_count::Counts;
+use sessionkit_bench::allocs;
 use sessionkit_bench::args::{ArgError, Args};
 use sessionkit_bench::client::{wait_for_port, Connection};
 use sessionkit_bench::report;
@@ -15,11 +17,14 @@ usage: bench-client free-port [--count N]
          wait until 127.0.0.1:P accepts connections (default 10 s); with
          --pid, give up as soon as that process is gone
        bench-client send --port P --path PATH --requests N [--session reuse|fixed|none]
+                         [--allocs]
          N sequential GETs on one keep-alive connection; `reuse` (default)
          first creates a session with one GET /incr and sends its cookie on
          every request, `fixed` sends the same well-formed session cookie a
          session mode would get (for modes that set none: the same request
-         bytes), `none` never sends a cookie
+         bytes), `none` never sends a cookie; with --allocs, also GET /allocs
+         on the same connection just before and after the N requests and
+         print what the server counted in between (`allocs=<n> bytes=<n>`)
        bench-client sessions --port P --pid PID [--count 100000] [--connections 4]
                              [--wait S] [--warmup 2000]
          memory of a session store: VmRSS of PID before and after COUNT
@@ -141,6 +146,7 @@ fn send(mut args: Args) -> Result<(), Error> {
     let path: String = required(&mut args, "path")?;
     let requests: u64 = required(&mut args, "requests")?;
     let session: String = args.value_or("session", "reuse".to_string())?;
+    let count_allocs = args.flag("allocs");
     args.finish()?;
     let mut c = Connection::open(loopback(port))?;
     let mut cookie = match session.as_str() {
@@ -161,6 +167,11 @@ fn send(mut args: Args) -> Result<(), Error> {
             .into())
         }
     };
+    let allocs_before = if count_allocs {
+        Some(server_allocs(&mut c)?)
+    } else {
+        None
+    };
     let start = Instant::now();
     for _ in 0..requests {
         let r = c.get(&path, cookie.as_deref())?;
@@ -174,7 +185,18 @@ fn send(mut args: Args) -> Result<(), Error> {
         start.elapsed().as_secs_f64(),
         String::from_utf8_lossy(c.body())
     );
+    if let Some(before) = allocs_before {
+        let used = server_allocs(&mut c)?.since(before);
+        println!("{}", allocs::format(used));
+    }
     Ok(())
+}
+
+/// What the server's `GET /allocs` says it counted so far.
+fn server_allocs(c: &mut Connection) -> Result<Counts, Error> {
+    let r = c.get("/allocs", None)?;
+    expect_ok(&r, c, "GET /allocs")?;
+    Ok(allocs::parse(&String::from_utf8_lossy(c.body()))?)
 }
 
 fn rss_kib(pid: u32) -> Result<u64, Error> {

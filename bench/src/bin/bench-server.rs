@@ -2,8 +2,14 @@
 
 use std::process::ExitCode;
 
+use sessionkit_alloc_count::Counting;
 use sessionkit_bench::args::Args;
 use sessionkit_bench::server::{self, ServerArgs, USAGE};
+
+/// Counts allocations for `GET /allocs` (scripts/bench/allocs.sh): two
+/// relaxed atomic additions per allocation on top of the system allocator.
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();

@@ -25,6 +25,23 @@ pub(super) fn router() -> Router {
         .route("/plain", get(read))
 }
 
+/// What every `bare-const` route answers.
+const CONSTANT_BODY: &str = "1";
+
+async fn constant() -> &'static str {
+    CONSTANT_BODY
+}
+
+/// `bare-const`: the same routes answering a constant body. Without the
+/// atomic and the formatting into a new `String`, this is the part of
+/// `bare` that is axum, hyper and tokio alone.
+pub(super) fn router_const() -> Router {
+    Router::new()
+        .route("/incr", get(constant))
+        .route("/get", get(constant))
+        .route("/plain", get(constant))
+}
+
 /// `bare-layer`: the same routes behind a layer that does nothing. Axum's
 /// `Router::layer` wraps every route in one more boxed, cloned-per-request
 /// `Route`, whatever the layer; this mode measures that floor, which every

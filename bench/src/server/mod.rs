@@ -11,14 +11,15 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use axum::Router;
+use axum::{routing::get, Router};
+use sessionkit_alloc_count::Counts;
 
 use crate::args::{ArgError, Args};
 
 pub use ceiling::{run_ceiling, CeilingStore};
 
 /// A contender. Every mode answers `GET /incr` and `GET /get` with the
-/// counter as plain text.
+/// counter as plain text (`bare-const`: with a constant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// No session at all: `/incr` adds one to a process-wide atomic counter
@@ -27,6 +28,9 @@ pub enum Mode {
     /// `bare` behind `Router::layer` with a layer that does nothing: what
     /// any layer applied that way costs before it does any work.
     BareLayer,
+    /// No session and no counter: every route returns the constant body
+    /// `1`, a `&'static str` (no formatting into a `String` of its own).
+    BareConst,
     /// sessionkit's `MemoryStore`, a `#[derive(Session)]` struct `{ n: u64 }`.
     SessionkitMemory,
     /// sessionkit's `RedisStore` (feature `redis`).
@@ -45,9 +49,10 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order the benchmark runs them.
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::Bare,
         Mode::BareLayer,
+        Mode::BareConst,
         Mode::SessionkitMemory,
         Mode::SessionkitRedis,
         Mode::SessionkitMemcache,
@@ -62,6 +67,7 @@ impl Mode {
         match self {
             Mode::Bare => "bare",
             Mode::BareLayer => "bare-layer",
+            Mode::BareConst => "bare-const",
             Mode::SessionkitMemory => "sessionkit-memory",
             Mode::SessionkitRedis => "sessionkit-redis",
             Mode::SessionkitMemcache => "sessionkit-memcache",
@@ -157,11 +163,15 @@ usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
        bench-server (--mode MODE | --ceiling STORE) --check
                     (exit 0 if this build can run it, else say why and exit 1)
 
-modes: bare, bare-layer, sessionkit-memory, sessionkit-redis, sessionkit-memcache,
-       sessionkit-postgres, sessionkit-sqlite, tower-sessions-memory, tower-sessions-redis
+modes: bare, bare-layer, bare-const, sessionkit-memory, sessionkit-redis,
+       sessionkit-memcache, sessionkit-postgres, sessionkit-sqlite,
+       tower-sessions-memory, tower-sessions-redis
 bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
+bare-const answers every route with the constant body `1` (no counter).
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
-GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed).
+GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed), and,
+outside any layer, GET /allocs: `allocs=<n> bytes=<n>`, the allocations
+(alloc and realloc calls) and bytes the process asked for so far.
 sessionkit-postgres creates its table (migrate) unless it exists;
 sessionkit-sqlite removes --sqlite-file (and its -wal, -shm) and creates it
 afresh.
@@ -236,13 +246,25 @@ impl ServerArgs {
     }
 }
 
-/// Builds the router of `mode`, connecting to its backend.
+/// Builds the router of `mode`, connecting to its backend, plus
+/// `GET /allocs` outside any layer.
 pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std::error::Error>> {
+    Ok(mode_router(args, mode).await?.route("/allocs", get(allocs)))
+}
+
+/// What the counting global allocator of `bench-server` counted so far:
+/// `allocs=<n> bytes=<n>` (zeros in a program without that allocator).
+async fn allocs() -> String {
+    crate::allocs::format(Counts::now())
+}
+
+async fn mode_router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std::error::Error>> {
     mode.available()?;
     let expiry = Duration::from_secs(args.expiry);
     Ok(match mode {
         Mode::Bare => bare::router(),
         Mode::BareLayer => bare::router_with_layer(),
+        Mode::BareConst => bare::router_const(),
         Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry, args.contention)?,
         Mode::SessionkitRedis => {
             sessionkit_modes::redis(args.expiry, &args.redis_url, args.contention).await?
@@ -312,6 +334,10 @@ mod tests {
         for m in Mode::ALL {
             assert_eq!(m.name().parse::<Mode>(), Ok(m));
         }
+        let a = parse("--mode bare-const").unwrap();
+        assert_eq!(a.mode, Some(Mode::BareConst));
+        assert!(USAGE.contains("bare-const"));
+        assert!(parse("--mode bare-const --contention").is_err());
         let a = parse("--memcache-ceiling --memcached 127.0.0.1:1").unwrap();
         assert_eq!(a.ceiling, Some(CeilingStore::Memcache));
     }
@@ -335,10 +361,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bare_const_answers_a_constant_and_allocs_is_outside_the_modes() {
+        let args = parse("--mode bare-const").unwrap();
+        let app = router(&args, Mode::BareConst).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let bodies = tokio::task::spawn_blocking(move || {
+            let mut c = crate::client::Connection::open(addr).unwrap();
+            ["/incr", "/incr", "/get", "/plain", "/allocs"].map(|path| {
+                let r = c.get(path, Some("session=0123")).unwrap();
+                assert_eq!((r.status, r.set_cookie), (200, None), "{path}");
+                String::from_utf8_lossy(c.body()).into_owned()
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(bodies[..4], ["1", "1", "1", "1"]);
+        // This test program has no counting allocator: the counts read zero.
+        assert_eq!(crate::allocs::parse(&bodies[4]), Ok(Counts::default()));
+    }
+
+    #[tokio::test]
     async fn every_available_mode_without_a_server_builds() {
         let args = parse("--mode bare --expiry 5").unwrap();
         for mode in [
             Mode::Bare,
+            Mode::BareConst,
             Mode::SessionkitMemory,
             Mode::TowerSessionsMemory,
         ] {
