@@ -527,10 +527,14 @@ impl RedisStore {
         ) {
             install_crypto_provider();
         }
+        // No response timeout: the store's timeout bounds every call (and
+        // the manager's would only fail it with an I/O error instead, for
+        // one timer more per command). The connection timeout bounds each
+        // attempt to connect, its handshake included.
         let config = ConnectionManagerConfig::new()
             .set_max_delay(Duration::from_secs(1))
             .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
-            .set_response_timeout(Some(Self::DEFAULT_TIMEOUT));
+            .set_response_timeout(None);
         let manager = ConnectionManager::new_with_config(client, config).await?;
         Ok(Self::new(manager))
     }
@@ -697,12 +701,13 @@ impl RedisStore {
     /// apply as well: the `redis` crate gives a
     /// [`ConnectionManager`] a response
     /// timeout of 500 ms unless its config says otherwise, and
-    /// [`from_url`](Self::from_url) and
-    /// [`from_cluster_nodes`](Self::from_cluster_nodes) set theirs to
+    /// [`from_cluster_nodes`](Self::from_cluster_nodes) sets its to
     /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT); to wait longer than those,
-    /// build the connection yourself. [`from_sentinel`](Self::from_sentinel)
-    /// sets none on its connection to the master, so this timeout alone
-    /// bounds its calls.
+    /// build the connection yourself. [`from_url`](Self::from_url) and
+    /// [`from_sentinel`](Self::from_sentinel) set none on their
+    /// connections' answers, so this timeout alone bounds their calls
+    /// (`from_url`'s manager still gives up on an attempt to connect after
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), and tries again).
     ///
     /// ```no_run
     /// use std::time::Duration;
