@@ -176,6 +176,7 @@
     doc = "[from_url_with_tls]: self#tls\n[TlsCertificates]: self#tls\n[ClientTlsConfig]: self#tls"
 )]
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -358,7 +359,7 @@ fn install_crypto_provider() {
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    source: Arc<dyn Source>,
+    source: Connection,
     timeout: Duration,
     max_value_size: usize,
 }
@@ -410,7 +411,10 @@ impl RedisStore {
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
-        Self::with_source(Arc::new(Cloned(connection)))
+        match (&connection as &dyn Any).downcast_ref::<ConnectionManager>() {
+            Some(manager) => Self::with_connection(Connection::Managed(manager.clone())),
+            None => Self::with_source(Arc::new(Cloned(connection))),
+        }
     }
 
     /// A store that asks `getter` for a connection on every call: for a pool
@@ -523,10 +527,14 @@ impl RedisStore {
         ) {
             install_crypto_provider();
         }
+        // No response timeout: the store's timeout bounds every call (and
+        // the manager's would only fail it with an I/O error instead, for
+        // one timer more per command). The connection timeout bounds each
+        // attempt to connect, its handshake included.
         let config = ConnectionManagerConfig::new()
             .set_max_delay(Duration::from_secs(1))
             .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
-            .set_response_timeout(Some(Self::DEFAULT_TIMEOUT));
+            .set_response_timeout(None);
         let manager = ConnectionManager::new_with_config(client, config).await?;
         Ok(Self::new(manager))
     }
@@ -674,6 +682,10 @@ impl RedisStore {
     }
 
     fn with_source(source: Arc<dyn Source>) -> Self {
+        Self::with_connection(Connection::Source(source))
+    }
+
+    fn with_connection(source: Connection) -> Self {
         RedisStore {
             source,
             timeout: Self::DEFAULT_TIMEOUT,
@@ -689,12 +701,13 @@ impl RedisStore {
     /// apply as well: the `redis` crate gives a
     /// [`ConnectionManager`] a response
     /// timeout of 500 ms unless its config says otherwise, and
-    /// [`from_url`](Self::from_url) and
-    /// [`from_cluster_nodes`](Self::from_cluster_nodes) set theirs to
+    /// [`from_cluster_nodes`](Self::from_cluster_nodes) sets its to
     /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT); to wait longer than those,
-    /// build the connection yourself. [`from_sentinel`](Self::from_sentinel)
-    /// sets none on its connection to the master, so this timeout alone
-    /// bounds its calls.
+    /// build the connection yourself. [`from_url`](Self::from_url) and
+    /// [`from_sentinel`](Self::from_sentinel) set none on their
+    /// connections' answers, so this timeout alone bounds their calls
+    /// (`from_url`'s manager still gives up on an attempt to connect after
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), and tries again).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -750,7 +763,7 @@ impl RedisStore {
 
     /// `GETEX key EX ttl`: the value, its expiry slid, in one round trip.
     async fn getex(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, RedisStoreError> {
-        let mut cmd = ::redis::cmd("GETEX");
+        let mut cmd = command("GETEX", 1 + EXPIRY_ARGS, key.len() + EXPIRY_BYTES);
         cmd.arg(key);
         expiry_args(&mut cmd, ttl);
         match self.run("GETEX", cmd).await? {
@@ -773,15 +786,18 @@ impl RedisStore {
 
     /// Runs the script `text` by its SHA-1 `sha` (`EVALSHA`), or by its
     /// text (`EVAL`, which also caches it again) when Redis does not know
-    /// it; `args` appends the key count, the keys and the arguments.
+    /// it; `args` appends the key count, the keys and the arguments:
+    /// `size.0` of them, of at most `size.1` bytes in all (the room the
+    /// command reserves for them).
     async fn eval(
         &self,
         text: &str,
         sha: &str,
+        size: (usize, usize),
         args: impl Fn(&mut Cmd) + Send,
     ) -> Result<Value, RedisStoreError> {
-        let script = |command: &str, script: &str| {
-            let mut cmd = ::redis::cmd(command);
+        let script = |name: &'static str, script: &str| {
+            let mut cmd = command(name, 1 + size.0, script.len() + size.1);
             cmd.arg(script);
             args(&mut cmd);
             cmd
@@ -802,10 +818,16 @@ impl RedisStore {
         if keys.is_empty() {
             return Ok(());
         }
+        let bytes = 1 + index.len() + keys.iter().map(|key| key.len()).sum::<usize>();
         let answer = self
-            .eval(index_remove_script(), index_remove_sha(), |cmd| {
-                cmd.arg(1).arg(index).arg(keys);
-            })
+            .eval(
+                index_remove_script(),
+                index_remove_sha(),
+                (2 + keys.len(), bytes),
+                |cmd| {
+                    cmd.arg(1).arg(index).arg(keys);
+                },
+            )
             .await?;
         match answer {
             Value::Int(0) => Ok(()),
@@ -817,7 +839,13 @@ impl RedisStore {
     /// holding an error) being an error.
     async fn run(&self, command: &'static str, cmd: Cmd) -> Result<Value, RedisStoreError> {
         let timeout = self.timeout;
-        let value = match tokio::time::timeout(timeout, self.source.query(cmd)).await {
+        let answer = match &self.source {
+            Connection::Managed(manager) => {
+                tokio::time::timeout(timeout, managed_query(manager.clone(), cmd)).await
+            }
+            Connection::Source(source) => tokio::time::timeout(timeout, source.query(cmd)).await,
+        };
+        let value = match answer {
             Ok(Ok(value)) => value,
             Ok(Err(Failure::Connect(source))) => {
                 return Err(RedisStoreError::Connect { command, source })
@@ -868,7 +896,11 @@ impl SessionStore for RedisStore {
     fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
         StoreFuture::new(async move {
             self.check_size(value)?;
-            let mut cmd = ::redis::cmd("SET");
+            let mut cmd = command(
+                "SET",
+                2 + EXPIRY_ARGS,
+                key.len() + value.len() + EXPIRY_BYTES,
+            );
             cmd.arg(key).arg(value);
             expiry_args(&mut cmd, ttl);
             match self.run("SET", cmd).await? {
@@ -903,7 +935,11 @@ impl SessionStore for RedisStore {
             self.check_size(value)?;
             let base = match expect {
                 Expect::Absent => {
-                    let mut cmd = ::redis::cmd("SET");
+                    let mut cmd = command(
+                        "SET",
+                        3 + EXPIRY_ARGS,
+                        key.len() + value.len() + 2 + EXPIRY_BYTES,
+                    );
                     cmd.arg(key).arg(value).arg("NX");
                     expiry_args(&mut cmd, ttl);
                     return match self.run("SET", cmd).await? {
@@ -916,8 +952,10 @@ impl SessionStore for RedisStore {
             };
             let millis =
                 u64::try_from(ttl.as_nanos().div_ceil(1_000_000).max(1)).unwrap_or(u64::MAX);
+            // The key count, the key, the two values and the TTL.
+            let size = (5, 1 + key.len() + base.len() + value.len() + U64_DIGITS);
             let answer = self
-                .eval(SAVE_IF_LOADED, save_if_loaded_sha(), |cmd| {
+                .eval(SAVE_IF_LOADED, save_if_loaded_sha(), size, |cmd| {
                     cmd.arg(1).arg(key).arg(base).arg(value).arg(millis);
                 })
                 .await?;
@@ -962,7 +1000,7 @@ impl SessionStore for RedisStore {
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         StoreFuture::new(async move {
-            let mut cmd = ::redis::cmd("DEL");
+            let mut cmd = command("DEL", 1, key.len());
             cmd.arg(key);
             match self.run("DEL", cmd).await? {
                 Value::Int(_) => Ok(()),
@@ -987,8 +1025,11 @@ impl SessionStore for RedisStore {
     ) -> StoreFuture<'a, Vec<String>> {
         StoreFuture::new(async move {
             let now = unix_now_secs();
+            // The key count, the index, the entry's key, until and value,
+            // max and now.
+            let bytes = 1 + index.len() + key.len() + value.len() + 3 * U64_DIGITS;
             let answer = self
-                .eval(index_add_script(), index_add_sha(), |cmd| {
+                .eval(index_add_script(), index_add_sha(), (7, bytes), |cmd| {
                     cmd.arg(1)
                         .arg(index)
                         .arg(key)
@@ -1100,6 +1141,23 @@ fn unix_now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+
+/// The most digits a `u64` (or a `usize`) is written with.
+const U64_DIGITS: usize = 20;
+
+/// How many arguments [`expiry_args`] appends, and at most how many bytes.
+const EXPIRY_ARGS: usize = 2;
+const EXPIRY_BYTES: usize = 2 + U64_DIGITS;
+
+/// The command `name`, with room for `args` more arguments of `bytes` bytes
+/// in all, so that appending them allocates nothing: a `Cmd` grows its
+/// buffers argument by argument otherwise, and the reallocations cost more
+/// than the copies.
+fn command(name: &'static str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(1 + args, name.len() + bytes);
+    cmd.arg(name);
+    cmd
 }
 
 /// Appends `EX seconds`, or `PX milliseconds` (rounded up, at least 1) when
@@ -1391,6 +1449,39 @@ where
     }
 }
 
+/// What the store sends its commands on.
+#[derive(Clone)]
+enum Connection {
+    /// A [`ConnectionManager`] (from [`RedisStore::from_url`], or given to
+    /// [`RedisStore::new`]), called directly: see [`managed_query`].
+    Managed(ConnectionManager),
+    /// Any other connection, getter or Sentinel master.
+    Source(Arc<dyn Source>),
+}
+
+impl Connection {
+    fn describe(&self) -> &'static str {
+        match self {
+            Connection::Managed(_) => std::any::type_name::<ConnectionManager>(),
+            Connection::Source(source) => source.describe(),
+        }
+    }
+}
+
+/// Sends `cmd` on `manager` (a clone, for this call), as [`Cloned`] does
+/// for other connections, with two allocations less per command: the
+/// future lives in the caller's, not in a box of its own, and the
+/// manager's own method is called rather than its [`ConnectionLike`] one,
+/// which boxes its future. Error replies inside the answer become errors,
+/// as `Cmd::query_async` makes them.
+async fn managed_query(mut manager: ConnectionManager, cmd: Cmd) -> Result<Value, Failure> {
+    manager
+        .send_packed_command(&cmd)
+        .await
+        .and_then(Value::extract_error)
+        .map_err(Failure::Command)
+}
+
 /// A function that returns a connection for each call.
 struct Getter<F, Fut, C> {
     getter: F,
@@ -1592,6 +1683,22 @@ mod tests {
             expiry_args(&mut cmd, ttl);
             assert_eq!(args(&cmd)[1..], want, "{ttl:?}");
         }
+    }
+
+    #[test]
+    fn a_command_with_room_reserved_sends_what_one_without_sends() {
+        let key = "session:9ca69ea696434e99beff2880eb95116a";
+        let mut reserved = command("SET", 3 + EXPIRY_ARGS, 0);
+        let mut grown = ::redis::cmd("SET");
+        for cmd in [&mut reserved, &mut grown] {
+            cmd.arg(key).arg(&b"{\"n\":1}"[..]).arg("NX");
+            expiry_args(cmd, Duration::from_millis(1500));
+        }
+        assert_eq!(reserved.get_packed_command(), grown.get_packed_command());
+        assert_eq!(
+            args(&reserved),
+            ["SET", key, "{\"n\":1}", "NX", "PX", "1500"]
+        );
     }
 
     #[test]
