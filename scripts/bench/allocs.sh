@@ -35,20 +35,7 @@ OUT=$(cd "$BENCH_OUT" && pwd)
 bench_log "building (cargo build --release -p sessionkit-bench --all-features)"
 cargo build --release -p sessionkit-bench --all-features
 
-REDIS_URL=
-MEMCACHED_ADDR=
-POSTGRES_URL=
-for mode in "${modes[@]}"; do
-  if ! why=$("$BIN/bench-server" --mode "$mode" --check); then
-    echo "cannot count $mode: $why" >&2
-    exit 1
-  fi
-  case $mode in
-    *redis*) [ -n "$REDIS_URL" ] || bench_start_redis "$OUT/redis" ;;
-    *memcache*) [ -n "$MEMCACHED_ADDR" ] || bench_start_memcached "$OUT/memcached" ;;
-    *postgres*) [ -n "$POSTGRES_URL" ] || bench_start_postgres "$OUT/postgres" ;;
-  esac
-done
+bench_start_backends_for "$OUT" "${modes[@]}"
 
 # Allocations per request of mode $1 in workload $2, and bytes per
 # request, tab-separated.

@@ -146,6 +146,29 @@ bench_postgres_bin() {
   fi
 }
 
+# Checks that this build can serve each of the modes after $1 (exits
+# otherwise) and starts, in directories under $1, each backend one of them
+# needs, once; sets REDIS_URL, MEMCACHED_ADDR and POSTGRES_URL (empty when
+# not needed). For the scripts that count one mode at a time.
+bench_start_backends_for() {
+  local out=$1 mode why
+  shift
+  REDIS_URL=
+  MEMCACHED_ADDR=
+  POSTGRES_URL=
+  for mode in "$@"; do
+    if ! why=$("$BIN/bench-server" --mode "$mode" --check); then
+      echo "cannot count $mode: $why" >&2
+      exit 1
+    fi
+    case $mode in
+      *redis*) [ -n "$REDIS_URL" ] || bench_start_redis "$out/redis" ;;
+      *memcache*) [ -n "$MEMCACHED_ADDR" ] || bench_start_memcached "$out/memcached" ;;
+      *postgres*) [ -n "$POSTGRES_URL" ] || bench_start_postgres "$out/postgres" ;;
+    esac
+  done
+}
+
 # Empties the backends between runs, so that each run starts alike.
 bench_flush_backends() {
   if [ -n "${REDIS_PORT:-}" ]; then
