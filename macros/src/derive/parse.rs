@@ -107,26 +107,23 @@ impl<'a> Session<'a> {
 
 /// `= PATH` after `config`.
 fn config_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
-    let expected = "expected the path of a `session_config!` constant, like `config = CART`";
-    if !meta.input.peek(Token![=]) {
-        return Err(meta.error(expected));
-    }
-    let input = meta.value()?;
-    if input.peek(LitStr) {
-        let lit: LitStr = input.parse()?;
-        return Err(syn::Error::new_spanned(
-            &lit,
-            format!("{expected}, without quotes"),
-        ));
-    }
-    input
-        .parse::<Path>()
-        .map_err(|error| syn::Error::new(error.span(), expected))
+    path_value(
+        meta,
+        "expected the path of a `session_config!` constant, like `config = CART`",
+    )
 }
 
 /// `= PATH` after `migrate`.
 fn migrate_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
-    let expected = "expected the path of a function that takes `&mut serde_json::Map<String, serde_json::Value>`, like `migrate = upgrade`";
+    path_value(
+        meta,
+        "expected the path of a function that takes `&mut serde_json::Map<String, serde_json::Value>`, like `migrate = upgrade`",
+    )
+}
+
+/// `= PATH` after a key, or `expected` at the key (no `=`), at a quoted
+/// path (with ", without quotes"), or at anything else.
+fn path_value(meta: &ParseNestedMeta<'_>, expected: &str) -> syn::Result<Path> {
     if !meta.input.peek(Token![=]) {
         return Err(meta.error(expected));
     }
