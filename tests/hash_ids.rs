@@ -310,7 +310,7 @@ mod memcache {
             let addr = server.addr();
             let store = Served {
                 store: MemcacheStore::new([addr.as_str()]).unwrap(),
-                servers: Arc::new(vec![server]),
+                kept: Arc::new(vec![server]),
             };
             hashed_ids_over_http(store, |_, _| {
                 let addr = addr.clone();

@@ -39,7 +39,7 @@ fn served(servers: Vec<Memcached>) -> Served<MemcacheStore> {
     let store = MemcacheStore::new(servers.iter().map(Memcached::addr)).unwrap();
     Served {
         store,
-        servers: Arc::new(servers),
+        kept: Arc::new(servers),
     }
 }
 
@@ -151,7 +151,7 @@ async fn each_session_is_on_the_server_ketama_names_and_only_there() {
         assert_eq!(browser.get("/incr").await.body, "1");
         let key = format!("session:{}", browser.jar["session"]);
         let holders: Vec<String> = store
-            .servers
+            .kept
             .iter()
             .filter(|s| s.get(&key).is_some())
             .map(Memcached::addr)
@@ -1190,7 +1190,7 @@ async fn owner_index_calls_are_refused() {
         assert_eq!(error.class(), ErrorClass::Permanent, "{error}");
         assert_eq!(error.to_string(), "this store keeps no owner index");
     }
-    let stats = counters(&store.servers[0]);
+    let stats = counters(&store.kept[0]);
     assert_eq!(stats.get("cmd_get"), Some(&0), "{stats:?}");
     assert_eq!(stats.get("cmd_set"), Some(&0), "{stats:?}");
 }

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use serde_json::Value;
 use sessionkit::store::sqlite::{rusqlite, SqliteStoreError};
-use sessionkit::store::{Cleanup, Expect, SaveOutcome, StoreFuture, Stored};
+use sessionkit::store::{Cleanup, Expect, SaveOutcome};
 use sessionkit::{ErrorClass, SessionId, SessionStore, SqliteStore, StoreError};
 
+use support::memcached::Served;
 use support::temp::TempDir;
 use support::{capture_logs, chain, Browser};
 
@@ -27,51 +28,7 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// A store on a file of its own, which is removed when the test's last
 /// clone of it is dropped.
-#[derive(Clone)]
-pub struct Scoped {
-    store: SqliteStore,
-    _dir: Arc<TempDir>,
-}
-
-impl SessionStore for Scoped {
-    fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
-        self.store.load(key, ttl)
-    }
-    fn save<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreFuture<'a, ()> {
-        self.store.save(key, value, ttl)
-    }
-    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        self.store.delete(key)
-    }
-    fn load_versioned<'a>(
-        &'a self,
-        key: &'a str,
-        ttl: Duration,
-    ) -> StoreFuture<'a, Option<Stored>> {
-        self.store.load_versioned(key, ttl)
-    }
-    fn save_if<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a [u8],
-        ttl: Duration,
-        expect: Expect<'a>,
-    ) -> StoreFuture<'a, SaveOutcome> {
-        self.store.save_if(key, value, ttl, expect)
-    }
-    fn compare_and_set(&self) -> bool {
-        self.store.compare_and_set()
-    }
-    fn max_value_size(&self) -> Option<usize> {
-        SessionStore::max_value_size(&self.store)
-    }
-    fn ping(&self) -> StoreFuture<'_, ()> {
-        self.store.ping()
-    }
-    fn name(&self) -> &'static str {
-        self.store.name()
-    }
-}
+type Scoped = Served<SqliteStore, TempDir>;
 
 /// A migrated store on a fresh file.
 async fn fresh() -> Scoped {
@@ -80,7 +37,7 @@ async fn fresh() -> Scoped {
     store.migrate().await.unwrap();
     Scoped {
         store,
-        _dir: Arc::new(dir),
+        kept: Arc::new(dir),
     }
 }
 
@@ -526,7 +483,7 @@ async fn the_cleanup_task_removes_expired_rows_in_batches_while_requests_are_ser
 #[tokio::test]
 async fn delete_expired_deletes_at_most_a_batch_and_only_expired_rows() {
     let store = fresh().await;
-    let db = plain(&store._dir.db());
+    let db = plain(&store.kept.db());
     db.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25) \
          INSERT INTO sessionkit_sessions (key, value, expires_at, version) \
@@ -549,7 +506,7 @@ async fn delete_expired_deletes_at_most_a_batch_and_only_expired_rows() {
 #[tokio::test]
 async fn the_wal_stays_bounded_under_loads_and_conditional_saves() {
     let store = fresh().await;
-    let wal = store._dir.db().with_extension("db-wal");
+    let wal = store.kept.db().with_extension("db-wal");
     let keys: Vec<String> = (0..200).map(|_| new_key()).collect();
     for key in &keys {
         assert!(matches!(

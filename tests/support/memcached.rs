@@ -330,17 +330,27 @@ fn alive(pid: u32) -> bool {
     })
 }
 
-/// A store together with the servers it uses: the servers stop when the
-/// last clone is dropped, at the end of the test. For the conformance
-/// suites (`sessionkit_conformance::store_tests!`, `conformance_tests!`),
-/// whose closures can only return the store.
-#[derive(Clone)]
-pub struct Served<S> {
+/// A store together with what it uses (its servers, by default; a
+/// temporary directory): that is stopped or removed when the last clone is
+/// dropped, at the end of the test. For the conformance suites
+/// (`sessionkit_conformance::store_tests!`, `conformance_tests!`), whose
+/// closures can only return the store.
+pub struct Served<S, K = Vec<Memcached>> {
     pub store: S,
-    pub servers: Arc<Vec<Memcached>>,
+    pub kept: Arc<K>,
 }
 
-impl<S: SessionStore> SessionStore for Served<S> {
+// By hand: a derive would ask `K: Clone`, and only the `Arc` is cloned.
+impl<S: Clone, K> Clone for Served<S, K> {
+    fn clone(&self) -> Self {
+        Served {
+            store: self.store.clone(),
+            kept: Arc::clone(&self.kept),
+        }
+    }
+}
+
+impl<S: SessionStore, K: Send + Sync + 'static> SessionStore for Served<S, K> {
     fn load<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
         self.store.load(key, ttl)
     }
@@ -390,5 +400,11 @@ impl<S: SessionStore> SessionStore for Served<S> {
     }
     fn index_list<'a>(&'a self, index: &'a str) -> StoreFuture<'a, Vec<IndexEntry>> {
         self.store.index_list(index)
+    }
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.store.ping()
+    }
+    fn name(&self) -> &'static str {
+        self.store.name()
     }
 }
