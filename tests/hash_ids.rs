@@ -5,7 +5,8 @@
 //! delete the hashed key.
 //!
 //! The keys are read from the store itself: `KEYS` on every Redis node,
-//! memcached's `lru_crawler metadump`, and for the memory store (which lists
+//! memcached's `lru_crawler metadump` (with the candidates below, since a
+//! dump can miss an item being moved), and for the memory store (which lists
 //! no keys) its count of sessions and loads of the plain and hashed key of
 //! every id seen.
 
@@ -260,11 +261,17 @@ mod memcache {
 
     use sessionkit::MemcacheStore;
 
-    use super::support::memcached::{Memcached, Served};
-    use super::{hashed_ids_over_http, PREFIX, TEST_TIMEOUT};
+    use sessionkit::SessionStore;
 
-    /// Every key memcached holds under the prefix, from `lru_crawler
-    /// metadump all` (keys come URL-encoded: `hashed%3A…`).
+    use super::support::memcached::{Memcached, Served};
+    use super::{hashed_ids_over_http, HASHED, PREFIX, TEST_TIMEOUT};
+
+    /// The keys memcached holds under the prefix, from `lru_crawler
+    /// metadump all` (keys come URL-encoded: `hashed%3A…`). The crawler
+    /// walks one LRU queue after another, and an item the LRU maintainer
+    /// moves meanwhile into a queue already walked is not listed: the test
+    /// adds every candidate key a load finds, so the dump only has to show
+    /// keys beyond those.
     fn keys(addr: &str) -> BTreeSet<String> {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.write_all(b"lru_crawler metadump all\r\n").unwrap();
@@ -312,12 +319,18 @@ mod memcache {
                 store: MemcacheStore::new([addr.as_str()]).unwrap(),
                 kept: Arc::new(vec![server]),
             };
-            hashed_ids_over_http(store, |_, _| {
+            hashed_ids_over_http(store, |store, candidates| {
                 let addr = addr.clone();
                 async move {
-                    tokio::task::spawn_blocking(move || keys(&addr))
+                    let mut held = tokio::task::spawn_blocking(move || keys(&addr))
                         .await
-                        .unwrap()
+                        .unwrap();
+                    for key in candidates {
+                        if store.load(&key, HASHED.expiry()).await.unwrap().is_some() {
+                            held.insert(key);
+                        }
+                    }
+                    held
                 }
             })
             .await
