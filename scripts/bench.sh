@@ -8,7 +8,8 @@
 #   BENCH_SECONDS=10      length of each measured wrk run
 #   BENCH_REPS=3          interleaved repetitions (bare, A, B, …, bare, A, B, …)
 #   BENCH_MODES="bare bare-const sessionkit-memory sessionkit-redis sessionkit-memcache tower-sessions-memory tower-sessions-redis"
-#                         (also: sessionkit-postgres, sessionkit-sqlite, bare-layer)
+#                         (also: sessionkit-postgres, sessionkit-sqlite, bare-layer,
+#                         sessionkit-memory-around)
 #   BENCH_WORKLOADS="reuse readonly new contend"
 #                         (contend: all connections on one session, half of the
 #                         requests writing different keys; sessionkit modes only)
@@ -149,7 +150,7 @@ field() { # field NAME "BENCH_RESULT a=1 b=2"
 runs_of() { # runs_of WORKLOAD: the modes that run it
   local m
   for m in "${modes[@]}"; do
-    case $1:$m in contend:sessionkit-*) echo "$m" ;; contend:*) ;; *) echo "$m" ;; esac
+    case $1:$m in contend:sessionkit-memory-around) ;; contend:sessionkit-*) echo "$m" ;; contend:*) ;; *) echo "$m" ;; esac
   done
 }
 total_runs=0

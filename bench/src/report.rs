@@ -141,7 +141,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
 /// The tower-sessions mode a sessionkit mode is compared with.
 pub fn tower_counterpart(mode: &str) -> Option<&'static str> {
     match mode {
-        "sessionkit-memory" => Some("tower-sessions-memory"),
+        "sessionkit-memory" | "sessionkit-memory-around" => Some("tower-sessions-memory"),
         "sessionkit-redis" => Some("tower-sessions-redis"),
         _ => None,
     }

@@ -33,6 +33,12 @@ pub enum Mode {
     BareConst,
     /// sessionkit's `MemoryStore`, a `#[derive(Session)]` struct `{ n: u64 }`.
     SessionkitMemory,
+    /// `sessionkit-memory` with the layer applied around the whole router
+    /// (`SessionLayer::new(store).layer(router)`, served through
+    /// `into_make_service`) instead of with `Router::layer`, which wraps
+    /// every route in a service of its own that is cloned and boxed anew on
+    /// each request.
+    SessionkitMemoryAround,
     /// sessionkit's `RedisStore` (feature `redis`).
     SessionkitRedis,
     /// sessionkit's memcached store (feature `memcache`).
@@ -49,11 +55,12 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order the benchmark runs them.
-    pub const ALL: [Mode; 10] = [
+    pub const ALL: [Mode; 11] = [
         Mode::Bare,
         Mode::BareLayer,
         Mode::BareConst,
         Mode::SessionkitMemory,
+        Mode::SessionkitMemoryAround,
         Mode::SessionkitRedis,
         Mode::SessionkitMemcache,
         Mode::SessionkitPostgres,
@@ -69,6 +76,7 @@ impl Mode {
             Mode::BareLayer => "bare-layer",
             Mode::BareConst => "bare-const",
             Mode::SessionkitMemory => "sessionkit-memory",
+            Mode::SessionkitMemoryAround => "sessionkit-memory-around",
             Mode::SessionkitRedis => "sessionkit-redis",
             Mode::SessionkitMemcache => "sessionkit-memcache",
             Mode::SessionkitPostgres => "sessionkit-postgres",
@@ -163,10 +171,13 @@ usage: bench-server --mode MODE [--port P] [--workers N] [--expiry SECS]
        bench-server (--mode MODE | --ceiling STORE) --check
                     (exit 0 if this build can run it, else say why and exit 1)
 
-modes: bare, bare-layer, bare-const, sessionkit-memory, sessionkit-redis,
-       sessionkit-memcache, sessionkit-postgres, sessionkit-sqlite,
-       tower-sessions-memory, tower-sessions-redis
+modes: bare, bare-layer, bare-const, sessionkit-memory, sessionkit-memory-around,
+       sessionkit-redis, sessionkit-memcache, sessionkit-postgres,
+       sessionkit-sqlite, tower-sessions-memory, tower-sessions-redis
 bare-layer is bare behind Router::layer(Identity): the floor any layer pays.
+sessionkit-memory-around applies the session layer around the whole router
+(SessionLayer::new(store).layer(router)) instead of with Router::layer; its
+GET /allocs and GET /len pass through the layer (they use no session).
 bare-const answers every route with the constant body `1` (no counter).
 Every mode serves GET /incr (n += 1 in the session, saved; returns n) and
 GET /get (returns n) on 127.0.0.1:P (P = 0: a free port, printed), and,
@@ -246,10 +257,40 @@ impl ServerArgs {
     }
 }
 
-/// Builds the router of `mode`, connecting to its backend, plus
-/// `GET /allocs` outside any layer.
-pub async fn router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn std::error::Error>> {
-    Ok(mode_router(args, mode).await?.route("/allocs", get(allocs)))
+/// What a mode serves.
+pub enum App {
+    /// A router (its layers, if any, applied with `Router::layer`).
+    Router(Router),
+    /// A router inside sessionkit's layer as a whole.
+    Around(sessionkit::SessionService<Router>),
+}
+
+impl App {
+    /// Serves the app on `listener` until the future is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        match self {
+            App::Router(router) => axum::serve(listener, router).await,
+            App::Around(service) => {
+                let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
+                axum::serve(listener, make).await
+            }
+        }
+    }
+}
+
+/// Builds the app of `mode`, connecting to its backend, plus
+/// `GET /allocs` (outside any layer applied with `Router::layer`).
+pub async fn router(args: &ServerArgs, mode: Mode) -> Result<App, Box<dyn std::error::Error>> {
+    if mode == Mode::SessionkitMemoryAround {
+        use tower_layer::Layer;
+        let (routes, layer) = sessionkit_modes::memory_around(args.expiry)?;
+        return Ok(App::Around(
+            layer.layer(routes.route("/allocs", get(allocs))),
+        ));
+    }
+    Ok(App::Router(
+        mode_router(args, mode).await?.route("/allocs", get(allocs)),
+    ))
 }
 
 /// What the counting global allocator of `bench-server` counted so far:
@@ -266,6 +307,7 @@ async fn mode_router(args: &ServerArgs, mode: Mode) -> Result<Router, Box<dyn st
         Mode::BareLayer => bare::router_with_layer(),
         Mode::BareConst => bare::router_const(),
         Mode::SessionkitMemory => sessionkit_modes::memory(args.expiry, args.contention)?,
+        Mode::SessionkitMemoryAround => unreachable!("built by `router`"),
         Mode::SessionkitRedis => {
             sessionkit_modes::redis(args.expiry, &args.redis_url, args.contention).await?
         }
@@ -297,7 +339,7 @@ pub async fn serve(args: &ServerArgs, mode: Mode) -> Result<(), Box<dyn std::err
         std::process::id()
     );
     tokio::select! {
-        served = axum::serve(listener, app) => served?,
+        served = app.serve(listener) => served?,
         () = shutdown_signal() => {}
     }
     Ok(())
@@ -366,7 +408,7 @@ mod tests {
         let app = router(&args, Mode::BareConst).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(app.serve(listener));
         let bodies = tokio::task::spawn_blocking(move || {
             let mut c = crate::client::Connection::open(addr).unwrap();
             ["/incr", "/incr", "/get", "/plain", "/allocs"].map(|path| {
@@ -383,21 +425,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_layer_around_the_router_keeps_the_counter_in_the_session() {
+        let args = parse("--mode sessionkit-memory-around").unwrap();
+        let app = router(&args, Mode::SessionkitMemoryAround).await.unwrap();
+        assert!(matches!(app, App::Around(_)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(app.serve(listener));
+        let (bodies, cookies) = tokio::task::spawn_blocking(move || {
+            let mut c = crate::client::Connection::open(addr).unwrap();
+            let first = c.get("/incr", None).unwrap();
+            let set = first.set_cookie.clone().expect("a session cookie");
+            let cookie = set.split(';').next().unwrap().to_owned();
+            let mut bodies = vec![String::from_utf8_lossy(c.body()).into_owned()];
+            let mut cookies = vec![Some(cookie.clone())];
+            for path in ["/incr", "/get", "/plain", "/len"] {
+                let r = c.get(path, Some(&cookie)).unwrap();
+                assert_eq!(r.status, 200, "{path}");
+                cookies.push(
+                    r.set_cookie
+                        .map(|s| s.split(';').next().unwrap().to_owned()),
+                );
+                bodies.push(String::from_utf8_lossy(c.body()).into_owned());
+            }
+            (bodies, cookies)
+        })
+        .await
+        .unwrap();
+        assert_eq!(bodies[..3], ["1", "2", "2"]);
+        assert_eq!(bodies[4], "1", "one session stored");
+        assert_eq!(
+            cookies[1], cookies[0],
+            "the same session, its cookie re-sent"
+        );
+        assert_eq!(
+            (&cookies[3], &cookies[4]),
+            (&None, &None),
+            "no session, no cookie"
+        );
+    }
+
+    #[tokio::test]
     async fn every_available_mode_without_a_server_builds() {
         let args = parse("--mode bare --expiry 5").unwrap();
         for mode in [
             Mode::Bare,
             Mode::BareConst,
             Mode::SessionkitMemory,
+            Mode::SessionkitMemoryAround,
             Mode::TowerSessionsMemory,
         ] {
             let _router = router(&args, mode).await.unwrap();
         }
         let bad = parse("--mode sessionkit-memory --expiry 7").unwrap();
-        let err = router(&bad, Mode::SessionkitMemory)
-            .await
-            .unwrap_err()
-            .to_string();
+        let Err(err) = router(&bad, Mode::SessionkitMemory).await else {
+            panic!("an expiry no counter type has builds");
+        };
+        let err = err.to_string();
         assert!(err.contains("--expiry"), "{err}");
     }
 }

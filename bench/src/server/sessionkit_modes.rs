@@ -26,11 +26,45 @@ async fn read<T: Counter>(session: Session<T>) -> String {
     session.n().to_string()
 }
 
-fn counter_router<T: Counter>(store: impl SessionStore, contention: bool) -> Router {
-    let routes = Router::new()
+/// The counter's routes, without a session layer.
+fn counter_routes<T: Counter>() -> Router {
+    Router::new()
         .route("/incr", get(incr::<T>))
         .route("/get", get(read::<T>))
-        .route("/plain", get(super::bare::read));
+        .route("/plain", get(super::bare::read))
+}
+
+/// What is built for the counter type of one expiry (see `with_expiry`).
+trait WithCounter {
+    type Output;
+    fn with<T: Counter>(self) -> Self::Output;
+}
+
+/// The routes behind `Router::layer(SessionLayer)`, as the README shows.
+struct Layered<S> {
+    store: S,
+    contention: bool,
+}
+
+impl<S: SessionStore> WithCounter for Layered<S> {
+    type Output = Router;
+    fn with<T: Counter>(self) -> Router {
+        counter_router::<T>(self.store, self.contention)
+    }
+}
+
+/// The routes alone, for a layer applied around the whole router.
+struct Routes;
+
+impl WithCounter for Routes {
+    type Output = Router;
+    fn with<T: Counter>(self) -> Router {
+        counter_routes::<T>()
+    }
+}
+
+fn counter_router<T: Counter>(store: impl SessionStore, contention: bool) -> Router {
+    let routes = counter_routes::<T>();
     if !contention {
         return routes.layer(SessionLayer::new(store));
     }
@@ -44,7 +78,7 @@ fn counter_router<T: Counter>(store: impl SessionStore, contention: bool) -> Rou
 }
 
 /// One config (sanic-session's defaults but the expiry) and one counter
-/// type per supported expiry, and `router_with_expiry` to pick one.
+/// type per supported expiry, and `with_expiry` to pick one.
 macro_rules! counters {
     ($($secs:tt => $config:ident, $ty:ident;)*) => {
         $(
@@ -71,15 +105,10 @@ macro_rules! counters {
             }
         )*
 
-        /// Builds the router for `expiry` seconds over `store`, with the
-        /// contention workload's routes if `contention`.
-        fn router_with_expiry(
-            expiry: u64,
-            store: impl SessionStore,
-            contention: bool,
-        ) -> Result<Router, String> {
+        /// Builds `what` for the counter type of `expiry` seconds.
+        fn with_expiry<W: WithCounter>(expiry: u64, what: W) -> Result<W::Output, String> {
             match expiry {
-                $($secs => Ok(counter_router::<$ty>(store, contention)),)*
+                $($secs => Ok(what.with::<$ty>()),)*
                 other => Err(format!(
                     "`--expiry {other}`: sessionkit modes support only {} (the expiry is compiled into the session type)",
                     [$(stringify!($secs)),*].join(", ")
@@ -87,6 +116,16 @@ macro_rules! counters {
             }
         }
     };
+}
+
+/// Builds the router for `expiry` seconds over `store`, behind
+/// `Router::layer`, with the contention workload's routes if `contention`.
+fn router_with_expiry(
+    expiry: u64,
+    store: impl SessionStore,
+    contention: bool,
+) -> Result<Router, String> {
+    with_expiry(expiry, Layered { store, contention })
 }
 
 counters! {
@@ -113,6 +152,19 @@ pub(super) fn memory(expiry: u64, contention: bool) -> Result<Router, String> {
         async move { n.to_string() }
     });
     Ok(router_with_expiry(expiry, store, contention)?.route("/len", len))
+}
+
+/// `sessionkit-memory-around`: the memory mode's routes (and `GET /len`)
+/// without a layer, and the layer to apply around the whole router.
+pub(super) fn memory_around(expiry: u64) -> Result<(Router, SessionLayer), String> {
+    let store = sessionkit::MemoryStore::new();
+    let probe = store.clone();
+    let len = get(move || {
+        let n = probe.len();
+        async move { n.to_string() }
+    });
+    let routes = with_expiry(expiry, Routes)?.route("/len", len);
+    Ok((routes, SessionLayer::new(store)))
 }
 
 #[cfg(feature = "redis")]
