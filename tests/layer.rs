@@ -1186,3 +1186,57 @@ async fn concurrent_requests_on_one_session_all_succeed() {
     let n: i64 = reply.body.parse().unwrap();
     assert!((1..=20).contains(&n), "final count {n}");
 }
+
+// ---------------------------------------------------------------------------
+// The layer around the whole router
+
+async fn around_incr(mut visit: Session<Visit>) -> String {
+    visit.n += 1;
+    visit.n.to_string()
+}
+
+async fn around_plain() -> &'static str {
+    "plain"
+}
+
+/// `SessionLayer::new(store).layer(router)`, served through
+/// `into_make_service`, instead of `Router::layer`: sessions are created,
+/// loaded and saved the same over real HTTP; a route that extracts none,
+/// and a path no route matches, get no cookie and no `Vary`.
+#[tokio::test]
+async fn the_layer_applied_around_the_whole_router_serves_sessions() {
+    use tower_layer::Layer;
+
+    let store = MemoryStore::new();
+    let routes = Router::new()
+        .route("/incr", get(around_incr))
+        .route("/plain", get(around_plain));
+    let service = SessionLayer::new(store.clone()).layer(routes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let make = axum::ServiceExt::<Request>::into_make_service(service);
+        axum::serve(listener, make).await.unwrap()
+    });
+
+    let mut browser = Browser::new(addr);
+    let first = browser.get("/incr").await;
+    assert_eq!((first.status, first.body.as_str()), (200, "1"));
+    let id = first.cookie_value("session");
+    assert!(is_id(&id), "{first:?}");
+    let second = browser.get("/incr").await;
+    assert_eq!((second.status, second.body.as_str()), (200, "2"));
+    assert_eq!(second.cookie_value("session"), id, "the same session");
+    assert_eq!(
+        stored(&store, &key(&id)).await,
+        Some(serde_json::json!({ "n": 2 }))
+    );
+
+    for path in ["/plain", "/nowhere"] {
+        let reply = browser.get(path).await;
+        assert!(reply.set_cookies.is_empty(), "{path}: {reply:?}");
+        assert!(!reply.headers.contains_key("vary"), "{path}: {reply:?}");
+    }
+    assert_eq!(browser.get("/nowhere").await.status, 404);
+    assert_eq!(store.len(), 1);
+}
