@@ -38,6 +38,14 @@ pub trait SessionData: Serialize + DeserializeOwned + Default + Send + 'static {
     fn __recovery() -> Recovery {
         Recovery::STRICT
     }
+
+    /// Whether no value of this type can change behind a shared reference
+    /// (see `frozen.rs`): `#[derive(Session)]` answers from the fields'
+    /// types; by default, no, so that a session is always encoded again.
+    #[doc(hidden)]
+    fn __frozen() -> bool {
+        false
+    }
 }
 
 /// What the slow decode of a session type may do, tried only after the

@@ -110,6 +110,7 @@ pub mod config;
 mod cookie;
 mod data;
 mod error;
+mod frozen;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -185,6 +186,10 @@ pub use store::sqlite::SqliteStore;
 pub mod __private {
     pub use crate::config::{SameSite, SessionConfig};
     pub use crate::data::{FieldKeys, Recovery, SessionData};
+    /// What `#[derive(Session)]` asks whether a field's type is frozen with.
+    pub mod frozen {
+        pub use crate::frozen::{IsFrozen, NotFrozen, Probe};
+    }
     pub use serde_json::{Map, Value};
     pub use sessionkit_rules::Settings;
 }

@@ -50,6 +50,9 @@ pub struct Session<T: SessionData> {
     id: SessionId,
     loaded: bool,
     destroyed: bool,
+    /// Whether the handler may have changed the session: borrowed it
+    /// mutably or called a method that changes it.
+    touched: bool,
     request: Arc<RequestState>,
     slot: usize,
 }
@@ -69,6 +72,7 @@ impl<T: SessionData> Session<T> {
     /// Gives the session a new id, keeping its data; the old key is deleted
     /// when the response is sent. Call it on login, against session fixation.
     pub fn cycle_id(&mut self) {
+        self.touched = true;
         self.id = SessionId::generate();
     }
 
@@ -76,6 +80,7 @@ impl<T: SessionData> Session<T> {
     /// cookie expired. Data written after this call starts a new session
     /// under a new id.
     pub fn destroy(&mut self) {
+        self.touched = true;
         self.data = T::default();
         self.extras = None;
         self.meta = None;
@@ -133,6 +138,7 @@ impl<T: SessionData> Session<T> {
 
     /// Goes back to the config's expiry.
     pub fn clear_expiry(&mut self) {
+        self.touched = true;
         if let Some(meta) = &mut self.meta {
             meta.expiry = None;
         }
@@ -188,6 +194,7 @@ impl<T: SessionData> Session<T> {
     /// Takes the session out of its owner's index; it stays as it is
     /// otherwise.
     pub fn clear_owner(&mut self) {
+        self.touched = true;
         if let Some(meta) = &mut self.meta {
             meta.owner = None;
         }
@@ -199,6 +206,7 @@ impl<T: SessionData> Session<T> {
     }
 
     fn meta_mut(&mut self) -> &mut Meta {
+        self.touched = true;
         self.meta.get_or_insert_with(Box::default)
     }
 
@@ -257,7 +265,9 @@ impl<T: SessionData> Session<T> {
             let Some(slot) = slots.get_mut(self.slot) else {
                 return Ok(());
             };
-            stamp(&mut self.meta, &slot.config);
+            if stamp(&mut self.meta, &slot.config) {
+                self.touched = true;
+            }
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             let returned = self
                 .settle(stored, slot.canonical, &slot.config)
@@ -437,6 +447,7 @@ impl<T: SessionData> Session<T> {
             id: id.unwrap_or_else(SessionId::generate),
             loaded: id.is_some(),
             destroyed: false,
+            touched: false,
             request: Arc::clone(request),
             slot,
         })
@@ -485,6 +496,7 @@ impl<T: SessionData> Session<T> {
             id,
             loaded: false,
             destroyed: true,
+            touched: false,
             request: Arc::clone(request),
             slot,
         })
@@ -528,6 +540,8 @@ impl<T: SessionData> Session<T> {
             id: returned.id,
             loaded: slot.base.is_some(),
             destroyed: returned.destroyed,
+            // What an earlier extraction changed is not what was loaded.
+            touched: true,
             request: Arc::clone(request),
             slot: index,
         };
@@ -545,13 +559,24 @@ impl<T: SessionData> Session<T> {
     ) -> serde_json::Result<Returned> {
         // The encoding is compared in a scratch buffer and copied out only
         // when it differs from what was loaded: a read allocates nothing.
+        // A session of a frozen type that nothing touched still holds what
+        // was loaded: when that was our own encoding, it is not encoded
+        // again to find that out.
         let mut bytes = None;
         let meta = self.meta.as_deref();
-        codec::with_encoding(&self.data, self.extras.as_ref(), meta, |ours| {
-            if stored != Some(ours) {
-                bytes = Some(ours.to_vec());
-            }
-        })?;
+        let as_loaded = canonical
+            && stored.is_some()
+            && self.loaded
+            && !self.touched
+            && !self.destroyed
+            && T::__frozen();
+        if !as_loaded {
+            codec::with_encoding(&self.data, self.extras.as_ref(), meta, |ours| {
+                if stored != Some(ours) {
+                    bytes = Some(ours.to_vec());
+                }
+            })?;
+        }
         let mut left = Left {
             id: self.id,
             destroyed: self.destroyed,
@@ -603,7 +628,9 @@ impl<T: SessionData> Drop for Session<T> {
         // Gone when the response was sent while this session was still held
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
-            stamp(&mut self.meta, &slot.config);
+            if stamp(&mut self.meta, &slot.config) {
+                self.touched = true;
+            }
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             slot.state = SlotState::Returned(self.settle(stored, slot.canonical, &slot.config));
         }
@@ -619,6 +646,7 @@ impl<T: SessionData> Deref for Session<T> {
 
 impl<T: SessionData> DerefMut for Session<T> {
     fn deref_mut(&mut self) -> &mut T {
+        self.touched = true;
         &mut self.data
     }
 }
@@ -651,13 +679,16 @@ fn now_secs() -> u64 {
 /// Records when a session was created, the first time it is returned with
 /// a lifetime (a session stored before its config had a `max_lifetime`, or
 /// before it had an owner, starts its lifetime then).
-fn stamp(meta: &mut Option<Box<Meta>>, config: &SessionConfig) {
+/// Returns whether it did.
+fn stamp(meta: &mut Option<Box<Meta>>, config: &SessionConfig) -> bool {
     if lifetime(config, meta.as_deref()).is_some() {
         let meta = meta.get_or_insert_with(Box::default);
         if meta.created.is_none() {
             meta.created = Some(now_secs());
+            return true;
         }
     }
+    false
 }
 
 /// How long a session may live in all, if that is limited: its config's

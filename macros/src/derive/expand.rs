@@ -20,11 +20,43 @@ pub fn impl_session_data(session: &Session<'_>) -> TokenStream {
         None => quote!(::sessionkit::__private::SessionConfig::DEFAULT),
     };
     let recovery = recovery(session);
+    let frozen = frozen(session);
     quote_spanned! {ident.span()=>
         #[automatically_derived]
         impl #impl_generics ::sessionkit::__private::SessionData for #ident #ty_generics #where_clause {
             const CONFIG: ::sessionkit::__private::SessionConfig = #config;
             #recovery
+            #frozen
+        }
+    }
+}
+
+/// `fn __frozen`: whether every field's type is one the runtime knows
+/// holds no interior mutability, asked of each type at compile time (the
+/// answer is a constant once the method calls resolve). Left out (the
+/// trait's `false`) for a generic struct, whose field types are not known
+/// here.
+fn frozen(session: &Session<'_>) -> TokenStream {
+    let input = session.input;
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let syn::Data::Struct(data) = &input.data else {
+        return TokenStream::new();
+    };
+    let probes = data.fields.iter().map(|field| {
+        let ty = &field.ty;
+        quote! {
+            && (&&::sessionkit::__private::frozen::Probe::<#ty>::new()).frozen()
+        }
+    });
+    quote! {
+        #[doc(hidden)]
+        #[inline(always)]
+        fn __frozen() -> bool {
+            #[allow(unused_imports)]
+            use ::sessionkit::__private::frozen::{IsFrozen as _, NotFrozen as _};
+            true #(#probes)*
         }
     }
 }

@@ -117,6 +117,25 @@ mod tests {
     }
 
     #[test]
+    fn each_field_type_is_probed_unless_the_struct_is_generic() {
+        let out = expand(quote!(
+            struct Cart {
+                items: Vec<u64>,
+                user: Option<String>,
+            }
+        ));
+        assert!(out.contains("fn __frozen"), "{out}");
+        assert!(out.contains("Probe :: < Vec < u64 > >"), "{out}");
+        assert!(out.contains("Probe :: < Option < String > >"), "{out}");
+        let out = expand(quote!(
+            struct Cart<T> {
+                items: Vec<T>,
+            }
+        ));
+        assert!(!out.contains("__frozen"), "{out}");
+    }
+
+    #[test]
     fn wrong_shapes_get_no_impl() {
         for input in [
             quote!(
