@@ -53,6 +53,11 @@ pub struct Session<T: SessionData> {
     /// Whether the handler may have changed the session: borrowed it
     /// mutably or called a method that changes it.
     touched: bool,
+    /// Whether what was loaded is known to be our own encoding or not
+    /// (and its unknown keys kept in `extras`). A frozen type's load leaves
+    /// that to the first change ([`touch`](Self::touch)); every other
+    /// session knows it from the start.
+    checked: bool,
     request: Arc<RequestState>,
     slot: usize,
 }
@@ -72,7 +77,7 @@ impl<T: SessionData> Session<T> {
     /// Gives the session a new id, keeping its data; the old key is deleted
     /// when the response is sent. Call it on login, against session fixation.
     pub fn cycle_id(&mut self) {
-        self.touched = true;
+        self.touch();
         self.id = SessionId::generate();
     }
 
@@ -80,7 +85,7 @@ impl<T: SessionData> Session<T> {
     /// cookie expired. Data written after this call starts a new session
     /// under a new id.
     pub fn destroy(&mut self) {
-        self.touched = true;
+        self.touch();
         self.data = T::default();
         self.extras = None;
         self.meta = None;
@@ -138,7 +143,7 @@ impl<T: SessionData> Session<T> {
 
     /// Goes back to the config's expiry.
     pub fn clear_expiry(&mut self) {
-        self.touched = true;
+        self.touch();
         if let Some(meta) = &mut self.meta {
             meta.expiry = None;
         }
@@ -194,7 +199,7 @@ impl<T: SessionData> Session<T> {
     /// Takes the session out of its owner's index; it stays as it is
     /// otherwise.
     pub fn clear_owner(&mut self) {
-        self.touched = true;
+        self.touch();
         if let Some(meta) = &mut self.meta {
             meta.owner = None;
         }
@@ -205,8 +210,29 @@ impl<T: SessionData> Session<T> {
         self.meta.as_ref()?.owner.as_deref()
     }
 
+    /// Marks the session as possibly changed, first checking what was
+    /// loaded if its load left that for now: the data is still as loaded.
+    #[inline]
+    fn touch(&mut self) {
+        if !self.touched {
+            self.touched = true;
+            if !self.checked {
+                self.check_loaded();
+            }
+        }
+    }
+
+    #[cold]
+    fn check_loaded(&mut self) {
+        self.checked = true;
+        let mut slots = self.request.slots();
+        if let Some(slot) = slots.get_mut(self.slot) {
+            check(&self.data, &mut self.extras, slot);
+        }
+    }
+
     fn meta_mut(&mut self) -> &mut Meta {
-        self.touched = true;
+        self.touch();
         self.meta.get_or_insert_with(Box::default)
     }
 
@@ -265,8 +291,12 @@ impl<T: SessionData> Session<T> {
             let Some(slot) = slots.get_mut(self.slot) else {
                 return Ok(());
             };
-            if stamp(&mut self.meta, &slot.config) {
+            if stamp(&mut self.meta, &slot.config) && !self.touched {
                 self.touched = true;
+                if !self.checked {
+                    self.checked = true;
+                    check(&self.data, &mut self.extras, slot);
+                }
             }
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             let returned = self
@@ -370,8 +400,27 @@ impl<T: SessionData> Session<T> {
             }
         };
         let loaded = loaded.map(|stored| {
-            let d = codec::decode::<T>(&stored.value)
-                .or_else(|error| rebuild::recover::<T>(&config, &stored.value, error));
+            // A frozen type's data alone: whether it was our own encoding
+            // matters only once something changes it.
+            let unchecked = if T::__frozen() {
+                codec::decode_unchecked::<T>(&stored.value)
+            } else {
+                None
+            };
+            let d = match unchecked {
+                Some(data) => Ok((
+                    codec::Decoded {
+                        data,
+                        extras: None,
+                        canonical: false,
+                        meta: None,
+                    },
+                    false,
+                )),
+                None => codec::decode::<T>(&stored.value)
+                    .or_else(|error| rebuild::recover::<T>(&config, &stored.value, error))
+                    .map(|d| (d, true)),
+            };
             (stored, d)
         });
         let found = match &loaded {
@@ -391,7 +440,7 @@ impl<T: SessionData> Session<T> {
                 );
                 Loaded::Missing
             }
-            Some((stored, Ok(d))) => {
+            Some((stored, Ok((d, checked)))) => {
                 let base = Base {
                     id,
                     key,
@@ -406,7 +455,7 @@ impl<T: SessionData> Session<T> {
                     );
                     Loaded::Ended(base)
                 } else {
-                    Loaded::Found(base, d)
+                    Loaded::Found(base, d, checked)
                 }
             }
         };
@@ -421,11 +470,13 @@ impl<T: SessionData> Session<T> {
         loaded: Loaded<T>,
         start_fresh: bool,
     ) -> Option<Self> {
-        let (base, data, extras, meta, canonical) = match loaded {
-            Loaded::Found(base, d) => (Some(base), d.data, d.extras, d.meta, d.canonical),
+        let (base, data, extras, meta, canonical, checked) = match loaded {
+            Loaded::Found(base, d, checked) => {
+                (Some(base), d.data, d.extras, d.meta, d.canonical, checked)
+            }
             Loaded::Ended(found) => return Self::end(request, config, found, start_fresh),
             Loaded::Missing if !start_fresh => return None,
-            Loaded::Missing => (None, T::default(), None, None, false),
+            Loaded::Missing => (None, T::default(), None, None, false, true),
         };
         let id = base.as_ref().map(|base| base.id);
         let mut slots = request.slots();
@@ -448,6 +499,7 @@ impl<T: SessionData> Session<T> {
             loaded: id.is_some(),
             destroyed: false,
             touched: false,
+            checked,
             request: Arc::clone(request),
             slot,
         })
@@ -497,6 +549,7 @@ impl<T: SessionData> Session<T> {
             loaded: false,
             destroyed: true,
             touched: false,
+            checked: true,
             request: Arc::clone(request),
             slot,
         })
@@ -542,6 +595,7 @@ impl<T: SessionData> Session<T> {
             destroyed: returned.destroyed,
             // What an earlier extraction changed is not what was loaded.
             touched: true,
+            checked: true,
             request: Arc::clone(request),
             slot: index,
         };
@@ -564,7 +618,9 @@ impl<T: SessionData> Session<T> {
         // again to find that out.
         let mut bytes = None;
         let meta = self.meta.as_deref();
-        let as_loaded = canonical
+        // Unchecked, nothing touched it either: it is as loaded, whatever
+        // the encoding it was loaded from.
+        let as_loaded = (canonical || !self.checked)
             && stored.is_some()
             && self.loaded
             && !self.touched
@@ -628,8 +684,12 @@ impl<T: SessionData> Drop for Session<T> {
         // Gone when the response was sent while this session was still held
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
-            if stamp(&mut self.meta, &slot.config) {
+            if stamp(&mut self.meta, &slot.config) && !self.touched {
                 self.touched = true;
+                if !self.checked {
+                    self.checked = true;
+                    check(&self.data, &mut self.extras, slot);
+                }
             }
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             slot.state = SlotState::Returned(self.settle(stored, slot.canonical, &slot.config));
@@ -646,7 +706,7 @@ impl<T: SessionData> Deref for Session<T> {
 
 impl<T: SessionData> DerefMut for Session<T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.touched = true;
+        self.touch();
         &mut self.data
     }
 }
@@ -664,7 +724,9 @@ impl<T: SessionData + std::fmt::Debug> std::fmt::Debug for Session<T> {
 enum Loaded<T> {
     /// Nothing, or nothing that decodes.
     Missing,
-    Found(Base, codec::Decoded<T>),
+    /// With whether it was checked to be our own encoding (see
+    /// `Session::checked`).
+    Found(Base, codec::Decoded<T>, bool),
     /// A session past its lifetime.
     Ended(Base),
 }
@@ -676,10 +738,25 @@ fn now_secs() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
+/// Learns what a load left unchecked (see [`codec::decode_unchecked`]),
+/// while `data` is still as loaded: whether what `slot` holds is our own
+/// encoding of it, and if not, the keys `T` does not declare.
+fn check<T: SessionData>(data: &T, extras: &mut Option<codec::Extras>, slot: &mut Slot) {
+    let Some(base) = &slot.base else {
+        return;
+    };
+    if codec::encodes_to(data, &base.bytes) {
+        slot.canonical = true;
+    } else if let Ok(decoded) = codec::decode::<T>(&base.bytes) {
+        *extras = decoded.extras;
+        slot.canonical = decoded.canonical;
+    }
+}
+
 /// Records when a session was created, the first time it is returned with
 /// a lifetime (a session stored before its config had a `max_lifetime`, or
-/// before it had an owner, starts its lifetime then).
-/// Returns whether it did.
+/// before it had an owner, starts its lifetime then). Returns whether it
+/// did.
 fn stamp(meta: &mut Option<Box<Meta>>, config: &SessionConfig) -> bool {
     if lifetime(config, meta.as_deref()).is_some() {
         let meta = meta.get_or_insert_with(Box::default);
