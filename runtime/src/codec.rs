@@ -183,6 +183,8 @@ pub(crate) fn decode_unchecked<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
+    // The key as sessionkit and sanic-session write it; a writer that
+    // spelled it with `\u` escapes would hide its meta from this search.
     if memchr::memmem::find(bytes, META_KEY.as_bytes()).is_some() {
         return None;
     }
