@@ -214,21 +214,23 @@ impl<T: SessionData> Session<T> {
     /// loaded if its load left that for now: the data is still as loaded.
     #[inline]
     fn touch(&mut self) {
-        if !self.touched {
+        if self.touched {
+            return;
+        }
+        if self.checked {
             self.touched = true;
-            if !self.checked {
-                self.check_loaded();
-            }
+            return;
         }
-    }
-
-    #[cold]
-    fn check_loaded(&mut self) {
-        self.checked = true;
         let mut slots = self.request.slots();
-        if let Some(slot) = slots.get_mut(self.slot) {
-            check(&self.data, &mut self.extras, slot);
-        }
+        mark_touched(
+            Marks {
+                touched: &mut self.touched,
+                checked: &mut self.checked,
+                extras: &mut self.extras,
+            },
+            &self.data,
+            slots.get_mut(self.slot),
+        );
     }
 
     fn meta_mut(&mut self) -> &mut Meta {
@@ -291,12 +293,13 @@ impl<T: SessionData> Session<T> {
             let Some(slot) = slots.get_mut(self.slot) else {
                 return Ok(());
             };
-            if stamp(&mut self.meta, &slot.config) && !self.touched {
-                self.touched = true;
-                if !self.checked {
-                    self.checked = true;
-                    check(&self.data, &mut self.extras, slot);
-                }
+            if stamp(&mut self.meta, &slot.config) {
+                let marks = Marks {
+                    touched: &mut self.touched,
+                    checked: &mut self.checked,
+                    extras: &mut self.extras,
+                };
+                mark_touched(marks, &self.data, Some(slot));
             }
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             let returned = self
@@ -684,12 +687,13 @@ impl<T: SessionData> Drop for Session<T> {
         // Gone when the response was sent while this session was still held
         // (moved into a task): the layer has logged that it was not saved.
         if let Some(slot) = slots.get_mut(self.slot) {
-            if stamp(&mut self.meta, &slot.config) && !self.touched {
-                self.touched = true;
-                if !self.checked {
-                    self.checked = true;
-                    check(&self.data, &mut self.extras, slot);
-                }
+            if stamp(&mut self.meta, &slot.config) {
+                let marks = Marks {
+                    touched: &mut self.touched,
+                    checked: &mut self.checked,
+                    extras: &mut self.extras,
+                };
+                mark_touched(marks, &self.data, Some(slot));
             }
             let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
             slot.state = SlotState::Returned(self.settle(stored, slot.canonical, &slot.config));
@@ -738,17 +742,32 @@ fn now_secs() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// Learns what a load left unchecked (see [`codec::decode_unchecked`]),
-/// while `data` is still as loaded: whether what `slot` holds is our own
-/// encoding of it, and if not, the keys `T` does not declare.
-fn check<T: SessionData>(data: &T, extras: &mut Option<codec::Extras>, slot: &mut Slot) {
+/// The fields of a `Session` that [`mark_touched`] changes, borrowed apart
+/// from the request state whose lock holds its slot.
+struct Marks<'a> {
+    touched: &'a mut bool,
+    checked: &'a mut bool,
+    extras: &'a mut Option<codec::Extras>,
+}
+
+/// Marks a session as possibly changed. The first time, what its load
+/// left unchecked (see [`codec::decode_unchecked`]) is learnt while `data`
+/// is still as loaded: whether what `slot` holds is our own encoding of it,
+/// and if not, the keys `T` does not declare.
+fn mark_touched<T: SessionData>(marks: Marks<'_>, data: &T, slot: Option<&mut Slot>) {
+    let unchecked = !*marks.touched && !*marks.checked;
+    *marks.touched = true;
+    *marks.checked = true;
+    let Some(slot) = slot.filter(|_| unchecked) else {
+        return;
+    };
     let Some(base) = &slot.base else {
         return;
     };
     if codec::encodes_to(data, &base.bytes) {
         slot.canonical = true;
     } else if let Ok(decoded) = codec::decode::<T>(&base.bytes) {
-        *extras = decoded.extras;
+        *marks.extras = decoded.extras;
         slot.canonical = decoded.canonical;
     }
 }
