@@ -146,11 +146,7 @@ counters! {
 /// allocator kept.
 pub(super) fn memory(expiry: u64, contention: bool) -> Result<Router, String> {
     let store = sessionkit::MemoryStore::new();
-    let probe = store.clone();
-    let len = get(move || {
-        let n = probe.len();
-        async move { n.to_string() }
-    });
+    let len = len_route(&store);
     Ok(router_with_expiry(expiry, store, contention)?.route("/len", len))
 }
 
@@ -158,13 +154,17 @@ pub(super) fn memory(expiry: u64, contention: bool) -> Result<Router, String> {
 /// without a layer, and the layer to apply around the whole router.
 pub(super) fn memory_around(expiry: u64) -> Result<(Router, SessionLayer), String> {
     let store = sessionkit::MemoryStore::new();
+    let routes = with_expiry(expiry, Routes)?.route("/len", len_route(&store));
+    Ok((routes, SessionLayer::new(store)))
+}
+
+/// `GET /len`: the number of sessions `store` holds.
+fn len_route(store: &sessionkit::MemoryStore) -> axum::routing::MethodRouter {
     let probe = store.clone();
-    let len = get(move || {
+    get(move || {
         let n = probe.len();
         async move { n.to_string() }
-    });
-    let routes = with_expiry(expiry, Routes)?.route("/len", len);
-    Ok((routes, SessionLayer::new(store)))
+    })
 }
 
 #[cfg(feature = "redis")]
