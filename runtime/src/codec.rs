@@ -172,6 +172,12 @@ pub(crate) fn same_without_meta(plain: &[u8], bytes: &[u8]) -> bool {
     plain == bytes || (bytes.starts_with(META_START) && plain.get(1..) == Some(body(bytes)))
 }
 
+/// Whether `bytes` starts (after whitespace) as a JSON object: structs also
+/// deserialize from JSON arrays, and only an object is a session.
+fn is_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// The data of a stored object, decoded without the check that it is our
 /// own encoding (which also rules out keys `T` does not declare): for a
 /// session of a frozen type, whose check can wait until something changes
@@ -180,7 +186,7 @@ pub(crate) fn same_without_meta(plain: &[u8], bytes: &[u8]) -> bool {
 /// is an object `T` reads and the meta key appears nowhere in it: a meta
 /// that another writer moved from the front must be found at the load.
 pub(crate) fn decode_unchecked<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !is_object(bytes) {
         return None;
     }
     // The key as sessionkit and sanic-session write it; a writer that
@@ -195,8 +201,7 @@ pub(crate) fn decode_unchecked<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 pub(crate) fn decode_plain<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
 ) -> Result<Decoded<T>, DecodeError> {
-    // Structs also deserialize from JSON arrays; only an object is a session.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !is_object(bytes) {
         return Err(DecodeError::NotAnObject);
     }
     // Fast path, for what we wrote ourselves: if our encoding of the decoded

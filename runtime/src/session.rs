@@ -616,13 +616,11 @@ impl<T: SessionData> Session<T> {
     ) -> serde_json::Result<Returned> {
         // The encoding is compared in a scratch buffer and copied out only
         // when it differs from what was loaded: a read allocates nothing.
-        // A session of a frozen type that nothing touched still holds what
-        // was loaded: when that was our own encoding, it is not encoded
-        // again to find that out.
+        // A loaded session of a frozen type that nothing touched still
+        // holds what was loaded, so it is not encoded at all: whether the
+        // load was our own encoding (or was never checked) no longer matters.
         let mut bytes = None;
         let meta = self.meta.as_deref();
-        // Unchecked, nothing touched it either: it is as loaded, whatever
-        // the encoding it was loaded from.
         let as_loaded = (canonical || !self.checked)
             && stored.is_some()
             && self.loaded
