@@ -31,11 +31,26 @@ pub(crate) fn session_id_from(headers: &HeaderMap, name: &str) -> Option<Session
     headers
         .get_all(COOKIE)
         .iter()
-        .flat_map(|value| value.as_bytes().split(|b| *b == b';'))
-        .find_map(|pair| {
-            let value = pair.trim_ascii().strip_prefix(name)?.strip_prefix(b"=")?;
-            SessionId::parse_bytes(value.trim_ascii())
-        })
+        .find_map(|value| id_in(value.as_bytes(), name))
+}
+
+/// The id of the first `name=<id>` pair of one `Cookie` value whose id is
+/// well formed. The candidates are the places where the name's first byte
+/// appears, found with `memchr`, so a long `Cookie` header (a browser
+/// sends every cookie of the site) is skimmed rather than split pair by
+/// pair; a candidate counts where the whole name follows and a pair
+/// starts (at the start of the value or after `;`, blanks allowed).
+fn id_in(value: &[u8], name: &[u8]) -> Option<SessionId> {
+    let first = *name.first()?;
+    memchr::memchr_iter(first, value).find_map(|at| {
+        let rest = value[at..].strip_prefix(name)?.strip_prefix(b"=")?;
+        let before = value[..at].trim_ascii_end();
+        if !(before.is_empty() || before.ends_with(b";")) {
+            return None;
+        }
+        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        SessionId::parse_bytes(rest[..end].trim_ascii())
+    })
 }
 
 /// Appends the attributes every session cookie carries, set or delete.
@@ -165,6 +180,20 @@ mod tests {
         assert_eq!(session_id_from(&h, "session").unwrap().as_str(), ID);
         assert_eq!(session_id_from(&h, "other"), None);
         assert_eq!(session_id_from(&headers(&[]), "session"), None);
+    }
+
+    #[test]
+    fn finds_the_id_among_many_cookies() {
+        // What a browser sends to a site with analytics and consent cookies.
+        let mut value: String = (0..40).map(|i| format!("_c{i}=v{i}x{i}; ")).collect();
+        value.push_str(&format!("xsession={ID2}; a=session={ID2};\tsession={ID};"));
+        let h = headers(&[&value]);
+        assert_eq!(session_id_from(&h, "session").unwrap().as_str(), ID);
+        assert_eq!(session_id_from(&h, "xsession").unwrap().as_str(), ID2);
+        assert_eq!(session_id_from(&h, "ession"), None);
+        assert_eq!(session_id_from(&headers(&[";;; ;"]), "session"), None);
+        let h = headers(&[&format!("session ={ID}; session= {ID2} ")]);
+        assert_eq!(session_id_from(&h, "session").unwrap().as_str(), ID2);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 #
 # Usage: scripts/bench/callgrind.sh [MODE...]
 #   (default modes: bare sessionkit-memory tower-sessions-memory)
-# Environment: CALLGRIND_WORKLOADS="reuse readonly new" (also: unused), N1=200, N2=2200,
+# Environment: CALLGRIND_WORKLOADS="reuse readonly new" (also: unused, and
+#   browser: reuse with 20 other cookies before the session's in `Cookie`,
+#   about 0.7 KB, as a browser sends on a site with analytics), N1=200, N2=2200,
 #   BENCH_OUT=target/bench/callgrind (the callgrind.out files stay there:
 #   `callgrind_annotate FILE | head -40` shows where the instructions go;
 #   build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for line numbers).
@@ -39,12 +41,13 @@ bench_start_backends_for "$OUT" "${modes[@]}"
 count() {
   local mode=$1 workload=$2 n=$3
   local file="$OUT/callgrind.out.$mode.$workload.$n" log="$OUT/server.$mode.$workload.$n.log"
-  local port session path
+  local port session path others=0
   case $workload in
     reuse) path=/incr session=reuse ;;
     readonly) path=/get session=reuse ;;
     new) path=/incr session=none ;;
     unused) path=/plain session=reuse ;; # a route that never extracts the session, cookie sent
+    browser) path=/incr session=reuse others=20 ;;
     *) echo "unknown workload $workload" >&2; return 1 ;;
   esac
   # bare, bare-layer and bare-const set no cookie: send them the same cookie
@@ -66,7 +69,7 @@ count() {
     return 1
   fi
   taskset -c "$CLIENT_CPU" "$BIN/bench-client" send --port "$port" --path "$path" \
-    --requests "$n" --session "$session" 2>>"$log"
+    --requests "$n" --session "$session" --other-cookies "$others" 2>>"$log"
   bench_stop "$pid"
   sed -n 's/^summary: *//p; s/^totals: *//p' "$file" | head -1 | awk '{ print $1 }'
 }

@@ -17,12 +17,15 @@ usage: bench-client free-port [--count N]
          wait until 127.0.0.1:P accepts connections (default 10 s); with
          --pid, give up as soon as that process is gone
        bench-client send --port P --path PATH --requests N [--session reuse|fixed|none]
-                         [--allocs]
+                         [--other-cookies K] [--allocs]
          N sequential GETs on one keep-alive connection; `reuse` (default)
          first creates a session with one GET /incr and sends its cookie on
          every request, `fixed` sends the same well-formed session cookie a
          session mode would get (for modes that set none: the same request
-         bytes), `none` never sends a cookie; with --allocs, also GET /allocs
+         bytes), `none` never sends a cookie; --other-cookies K sends K
+         other cookies (shaped like a site's analytics and consent cookies,
+         about 40 bytes each) before the session cookie, as a browser
+         does on a busy site; with --allocs, also GET /allocs
          on the same connection just before and after the N requests and
          print what the server counted in between (`allocs=<n> bytes=<n>`)
        bench-client sessions --port P --pid PID [--count 100000] [--connections 4]
@@ -146,8 +149,10 @@ fn send(mut args: Args) -> Result<(), Error> {
     let path: String = required(&mut args, "path")?;
     let requests: u64 = required(&mut args, "requests")?;
     let session: String = args.value_or("session", "reuse".to_string())?;
+    let others: usize = args.value_or("other-cookies", 0)?;
     let count_allocs = args.flag("allocs");
     args.finish()?;
+    let others = other_cookies(others);
     let mut c = Connection::open(loopback(port))?;
     let mut cookie = match session.as_str() {
         "reuse" => {
@@ -173,8 +178,18 @@ fn send(mut args: Args) -> Result<(), Error> {
         None
     };
     let start = Instant::now();
+    let mut header = String::new();
     for _ in 0..requests {
-        let r = c.get(&path, cookie.as_deref())?;
+        let sent = match &cookie {
+            Some(cookie) if !others.is_empty() => {
+                header.clear();
+                header.push_str(&others);
+                header.push_str(cookie);
+                Some(header.as_str())
+            }
+            cookie => cookie.as_deref(),
+        };
+        let r = c.get(&path, sent)?;
         expect_ok(&r, &c, &path)?;
         if let (Some(new), Some(_)) = (r.set_cookie, cookie.as_ref()) {
             cookie = Some(new);
@@ -190,6 +205,20 @@ fn send(mut args: Args) -> Result<(), Error> {
         println!("{}", allocs::format(used));
     }
     Ok(())
+}
+
+/// `count` cookies shaped like a site's analytics and consent cookies,
+/// each followed by `; `, to go before the session cookie.
+fn other_cookies(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "_ga_{i:02}=GA1.1.{:010}.{:010}; ",
+                1_000_003 * i,
+                1_700_000_000 + i
+            )
+        })
+        .collect()
 }
 
 /// What the server's `GET /allocs` says it counted so far.
