@@ -23,8 +23,8 @@ usage: bench-client free-port [--count N]
          every request, `fixed` sends the same well-formed session cookie a
          session mode would get (for modes that set none: the same request
          bytes), `none` never sends a cookie; --other-cookies K sends K
-         other cookies (shaped like a site's analytics and consent cookies,
-         about 40 bytes each) before the session cookie, as a browser
+         other cookies (shaped like a site's analytics cookies, about 36
+         bytes each) before the session cookie, as a browser
          does on a busy site; with --allocs, also GET /allocs
          on the same connection just before and after the N requests and
          print what the server counted in between (`allocs=<n> bytes=<n>`)
@@ -207,7 +207,7 @@ fn send(mut args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// `count` cookies shaped like a site's analytics and consent cookies,
+/// `count` cookies shaped like a site's analytics cookies (about 36 bytes each),
 /// each followed by `; `, to go before the session cookie.
 fn other_cookies(count: usize) -> String {
     (0..count)
