@@ -288,26 +288,12 @@ impl<T: SessionData> Session<T> {
     /// ended the session meanwhile (a logout): then nothing was saved, this
     /// session is now empty and fresh, and its cookie will be expired.
     pub async fn save(&mut self) -> Result<(), Error> {
-        let (copy, plan) = {
-            let mut slots = self.request.slots();
-            let Some(slot) = slots.get_mut(self.slot) else {
-                return Ok(());
-            };
-            if stamp(&mut self.meta, &slot.config) {
-                let marks = Marks {
-                    touched: &mut self.touched,
-                    checked: &mut self.checked,
-                    extras: &mut self.extras,
-                };
-                mark_touched(marks, &self.data, Some(slot));
-            }
-            let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
-            let returned = self
-                .settle(stored, slot.canonical, &slot.config)
-                .map_err(|source| Error::Encode {
-                    session_name: slot.config.session_name().to_owned(),
-                    source,
-                })?;
+        let max_size = self.request.layer.max_size;
+        let settled = self.settle_in_slot(|slot, returned| {
+            let returned = returned.map_err(|source| Error::Encode {
+                session_name: slot.config.session_name().to_owned(),
+                source,
+            })?;
             let mut copy = Slot {
                 config: slot.config.clone(),
                 base: slot.base.clone(),
@@ -315,9 +301,13 @@ impl<T: SessionData> Session<T> {
                 ended: slot.ended,
                 state: SlotState::Returned(Ok(returned)),
             };
-            let plan = request::plan(&mut copy, self.request.layer.max_size)?;
-            (copy, plan)
+            let plan = request::plan(&mut copy, max_size)?;
+            Ok::<_, Error>((copy, plan))
+        });
+        let Some(settled) = settled else {
+            return Ok(());
         };
+        let (copy, plan) = settled?;
         let commit = Commit::single(Arc::clone(&self.request), copy, plan);
         let plan = commit.run().await.into_single()?;
         let mut slots = self.request.slots();
@@ -608,6 +598,30 @@ impl<T: SessionData> Session<T> {
 
     /// Encodes the data and decides, against what was loaded, what the
     /// layer must do ([`request::settle`]).
+    /// Settles the session against its slot, under the slots' lock: stamps
+    /// when it was created if its config now asks for that (checking first
+    /// what its load left unchecked), encodes it with [`settle`](Self::settle),
+    /// and hands the slot and what it asks for to `then`. `None` when the
+    /// slot is gone (the response was sent without this session).
+    fn settle_in_slot<R>(
+        &mut self,
+        then: impl FnOnce(&mut Slot, serde_json::Result<Returned>) -> R,
+    ) -> Option<R> {
+        let mut slots = self.request.slots();
+        let slot = slots.get_mut(self.slot)?;
+        if stamp(&mut self.meta, &slot.config) {
+            let marks = Marks {
+                touched: &mut self.touched,
+                checked: &mut self.checked,
+                extras: &mut self.extras,
+            };
+            mark_touched(marks, &self.data, Some(slot));
+        }
+        let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
+        let returned = self.settle(stored, slot.canonical, &slot.config);
+        Some(then(slot, returned))
+    }
+
     fn settle(
         &self,
         stored: Option<&[u8]>,
@@ -681,21 +695,10 @@ impl<T: SessionData> Session<T> {
 
 impl<T: SessionData> Drop for Session<T> {
     fn drop(&mut self) {
-        let mut slots = self.request.slots();
-        // Gone when the response was sent while this session was still held
-        // (moved into a task): the layer has logged that it was not saved.
-        if let Some(slot) = slots.get_mut(self.slot) {
-            if stamp(&mut self.meta, &slot.config) {
-                let marks = Marks {
-                    touched: &mut self.touched,
-                    checked: &mut self.checked,
-                    extras: &mut self.extras,
-                };
-                mark_touched(marks, &self.data, Some(slot));
-            }
-            let stored = slot.base.as_ref().map(|base| base.bytes.as_slice());
-            slot.state = SlotState::Returned(self.settle(stored, slot.canonical, &slot.config));
-        }
+        // The slot is gone when the response was sent while this session was
+        // still held (moved into a task): the layer has logged that it was
+        // not saved.
+        self.settle_in_slot(|slot, returned| slot.state = SlotState::Returned(returned));
     }
 }
 
